@@ -1,0 +1,59 @@
+// Package scheduler decides where a server goes: region → availability zone
+// → cloud (pod) → host aggregate → host. The decision is a pure function of a
+// snapshot of the registry (Decide); the chosen candidate's capacity is then
+// claimed atomically in the registry so that concurrent schedulers in several
+// gateway processes never over-book.
+//
+// This is the seam the spine needs: availability-zone, enabled/up and
+// capacity filters plus one spreading weigher. The full scheduler (aggregates,
+// server groups, cost, explain) grows here.
+package scheduler
+
+import (
+	"errors"
+
+	"github.com/canopy-cloud/canopy/proxies"
+)
+
+// ErrNoValidHost is returned when no candidate passes the filters or every
+// claim failed. The gateway maps it to Nova's "No valid host was found".
+var ErrNoValidHost = errors.New("no valid host was found")
+
+// HostState is one placement candidate as the registry knows it.
+type HostState struct {
+	Cloud            string            `json:"cloud"`
+	Host             string            `json:"host"`
+	AvailabilityZone string            `json:"availability_zone"`
+	HypervisorType   string            `json:"hypervisor_type"`
+	Up               bool              `json:"up"`
+	Enabled          bool              `json:"enabled"`
+	VCPUs            int               `json:"vcpus"`
+	RAMMB            int               `json:"ram_mb"`
+	DiskGB           int               `json:"disk_gb"`
+	UsedVCPUs        int               `json:"used_vcpus"`
+	UsedRAMMB        int               `json:"used_ram_mb"`
+	UsedDiskGB       int               `json:"used_disk_gb"`
+	Labels           map[string]string `json:"labels,omitempty"`
+	Generation       int64             `json:"generation"`
+}
+
+// Request is what one server asks of the scheduler.
+type Request struct {
+	ServerID         string
+	ProjectID        string
+	Flavor           proxies.Flavor
+	AvailabilityZone string // "" = any
+	ForceHost        string // "az:host" admin form resolved to a host name
+}
+
+// Snapshot is the registry's view of every candidate at one moment.
+type Snapshot struct {
+	Hosts []HostState
+}
+
+// Placement is the outcome: where the server goes.
+type Placement struct {
+	Cloud            string `json:"cloud"`
+	Host             string `json:"host"`
+	AvailabilityZone string `json:"availability_zone"`
+}

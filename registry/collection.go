@@ -29,6 +29,11 @@ func NewCollection[T any](r *Registry, kind Kind, name func(*T) string) *Collect
 // Kind is the collection's record kind.
 func (c *Collection[T]) Kind() Kind { return c.kind }
 
+// maxCASAttempts bounds the compare-and-set retries of Update; each lost
+// race means another writer made progress, so this is only ever reached by a
+// pathological hot key.
+const maxCASAttempts = 1000
+
 // Versioned is a record together with the generation it was read at.
 type Versioned[T any] struct {
 	Project string
@@ -99,7 +104,7 @@ func (c *Collection[T]) Update(ctx context.Context, project, id string, fn func(
 			return nil, err
 		}
 		_, err = c.r.UpdateRaw(ctx, c.kind, project, id, cur.Gen, data, oldName, c.Name(cur.Value))
-		if errors.Is(err, ErrConflict) && attempt < 50 {
+		if errors.Is(err, ErrConflict) && attempt < maxCASAttempts && ctx.Err() == nil {
 			continue
 		}
 		if err != nil {

@@ -1,0 +1,101 @@
+// Package image is the gateway's Glance v2 API: image records in the
+// registry, image bytes in an imagestore.Store. It also implements
+// broker.Images (the compute service's view of images and snapshots) and
+// EnsureImage for bootstrap.
+//
+// Glance answers faults with a plain-text body and the status (wire.Glance);
+// clients key on the status, so each fault here carries Glance's own status.
+package image
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"regexp"
+	"time"
+
+	"github.com/canopy-cloud/canopy/broker"
+	"github.com/canopy-cloud/canopy/gateway"
+	"github.com/canopy-cloud/canopy/gateway/wire"
+	"github.com/canopy-cloud/canopy/imagestore"
+	"github.com/canopy-cloud/canopy/registry"
+)
+
+// Options configure the image service. Zero values take the defaults.
+type Options struct {
+	// MaxImageSize caps an upload in bytes (default 1 TiB, Glance's
+	// image_size_cap).
+	MaxImageSize int64
+	// Now is the clock (default time.Now); tests pin it.
+	Now func() time.Time
+	// NewID mints image ids (default random UUIDs).
+	NewID func() string
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxImageSize <= 0 {
+		o.MaxImageSize = 1 << 40
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.NewID == nil {
+		o.NewID = newUUID
+	}
+	return o
+}
+
+// Service is the Glance API and the broker's image provider.
+type Service struct {
+	reg    *registry.Registry
+	store  imagestore.Store
+	opts   Options
+	images *registry.Collection[registry.Image]
+}
+
+var (
+	_ gateway.Service = (*Service)(nil)
+	_ broker.Images   = (*Service)(nil)
+)
+
+// New returns the image service over reg and store. It has no side effects.
+func New(reg *registry.Registry, store imagestore.Store, opts Options) *Service {
+	return &Service{
+		reg: reg, store: store, opts: opts.withDefaults(),
+		images: registry.NewCollection[registry.Image](reg, registry.KindImage, nil),
+	}
+}
+
+// Register mounts the Glance routes (see urls.go).
+func (s *Service) Register(rt *gateway.Router) {
+	r := rt.For("image", wire.Glance)
+	for _, p := range []string{routeRoot, routeRootSlash, routeV2, routeV2Slash} {
+		r.Public(p, s.listVersions)
+	}
+	r.Handle(routeSchemaImage, s.showImageSchema)
+	r.Handle(routeSchemaImages, s.showImagesSchema)
+	r.Handle("GET "+routeImages, s.listImages)
+	r.Handle("POST "+routeImages, s.createImage)
+	r.Handle("GET "+routeImage, s.showImage)
+	r.Handle("PATCH "+routeImage, s.updateImage)
+	r.Handle("DELETE "+routeImage, s.deleteImage)
+	r.Handle("PUT "+routeImageFile, s.uploadImage)
+	r.Handle("GET "+routeImageFile, s.downloadImage)
+	r.Handle("PUT "+routeImageTag, s.addTag)
+	r.Handle("DELETE "+routeImageTag, s.deleteTag)
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// stamp formats created_at/updated_at as Glance does.
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+func (s *Service) now() time.Time { return s.opts.Now().UTC() }

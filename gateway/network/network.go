@@ -1,0 +1,140 @@
+// Package network is the gateway's Neutron v2.0 API: networks, subnets and
+// ports, with addresses allocated atomically in the registry. It also
+// implements broker.Ports, the seam through which compute creates and binds
+// server ports, and EnsureNetwork for bootstrap.
+//
+// Records live in the registry under their project; lists are filtered,
+// sorted and paged here exactly as Neutron does it (filters by field name,
+// fields=, limit/marker/page_reverse with <collection>_links).
+package network
+
+import (
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/hex"
+	"time"
+
+	"github.com/canopy-cloud/canopy/broker"
+	"github.com/canopy-cloud/canopy/gateway"
+	"github.com/canopy-cloud/canopy/gateway/wire"
+	"github.com/canopy-cloud/canopy/registry"
+)
+
+// Options configure the network service. Zero values take the defaults.
+type Options struct {
+	// MTU of new networks (default 1500).
+	MTU int
+	// AvailabilityZone shown in availability_zones and used for server
+	// ports' device_owner "compute:<az>" (default "nova").
+	AvailabilityZone string
+	// Now is the clock (default time.Now); tests pin it.
+	Now func() time.Time
+	// NewID mints resource ids (default random UUIDs); tests pin it.
+	NewID func() string
+}
+
+func (o Options) withDefaults() Options {
+	if o.MTU <= 0 {
+		o.MTU = 1500
+	}
+	if o.AvailabilityZone == "" {
+		o.AvailabilityZone = "nova"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.NewID == nil {
+		o.NewID = newUUID
+	}
+	return o
+}
+
+// Service is the Neutron API and the broker's port provider.
+type Service struct {
+	reg      *registry.Registry
+	opts     Options
+	networks *registry.Collection[registry.Network]
+	subnets  *registry.Collection[registry.Subnet]
+	ports    *registry.Collection[registry.Port]
+}
+
+var (
+	_ gateway.Service = (*Service)(nil)
+	_ broker.Ports    = (*Service)(nil)
+)
+
+// New returns the network service over reg. It has no side effects.
+func New(reg *registry.Registry, opts Options) *Service {
+	return &Service{
+		reg:      reg,
+		opts:     opts.withDefaults(),
+		networks: registry.NewCollection[registry.Network](reg, registry.KindNetwork, nil),
+		subnets:  registry.NewCollection[registry.Subnet](reg, registry.KindSubnet, nil),
+		ports:    registry.NewCollection[registry.Port](reg, registry.KindPort, nil),
+	}
+}
+
+// Register mounts the Neutron routes (see urls.go).
+func (s *Service) Register(rt *gateway.Router) {
+	r := rt.For("network", wire.Neutron)
+	r.Public(routeRoot, s.listVersions)
+	r.Public(routeRootSlash, s.listVersions)
+	r.Handle(routeV2, s.listResources)
+	r.Handle(routeV2Slash, s.listResources)
+	r.Handle(routeExtensions, s.listExtensions)
+	r.Handle(routeExtension, s.showExtension)
+
+	r.Handle("GET "+routeNetworks, s.listNetworks)
+	r.Handle("POST "+routeNetworks, s.createNetwork)
+	r.Handle("GET "+routeNetwork, s.showNetwork)
+	r.Handle("PUT "+routeNetwork, s.updateNetwork)
+	r.Handle("DELETE "+routeNetwork, s.deleteNetwork)
+
+	r.Handle("GET "+routeSubnets, s.listSubnets)
+	r.Handle("POST "+routeSubnets, s.createSubnet)
+	r.Handle("GET "+routeSubnet, s.showSubnet)
+	r.Handle("PUT "+routeSubnet, s.updateSubnet)
+	r.Handle("DELETE "+routeSubnet, s.deleteSubnet)
+
+	r.Handle("GET "+routePorts, s.listPorts)
+	r.Handle("POST "+routePorts, s.createPort)
+	r.Handle("GET "+routePort, s.showPort)
+	r.Handle("PUT "+routePort, s.updatePort)
+	r.Handle("DELETE "+routePort, s.deletePort)
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	return formatUUID(b)
+}
+
+// nameUUID returns a UUID derived from parts (version 5 layout), so a
+// bootstrap create retried with the same inputs finds the same record.
+func nameUUID(parts ...string) string {
+	h := sha1.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	var b [16]byte
+	copy(b[:], h.Sum(nil))
+	b[6] = (b[6] & 0x0f) | 0x50
+	b[8] = (b[8] & 0x3f) | 0x80
+	return formatUUID(b)
+}
+
+func formatUUID(b [16]byte) string {
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// stamp formats a time as Neutron shows created_at/updated_at.
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+// now is the current time at full precision: records keep it (so the
+// registry's creation order is exact) and stamp shows it to the second.
+func (s *Service) now() time.Time { return s.opts.Now().UTC() }

@@ -72,16 +72,23 @@ func (s *Service) storeData(ctx context.Context, project, id string, put func(co
 		return nil
 	})
 	switch {
-	case errors.Is(perr, imagestore.ErrTooLarge):
-		return wire.Errorf(http.StatusRequestEntityTooLarge, "Image exceeds the storage quota: the upload is larger than %d bytes.", s.opts.MaxImageSize)
-	case errors.Is(perr, imagestore.ErrMismatch):
-		return wire.BadRequest("Image data does not match the expected size or checksum.")
 	case perr != nil:
-		return perr
+		return uploadFault(perr, s.opts.MaxImageSize)
 	case errors.Is(err, registry.ErrNotFound):
 		// Deleted while uploading: drop the orphaned bytes.
 		_ = s.store.Delete(context.WithoutCancel(ctx), id)
 		return imageNotFound(id)
+	}
+	return err
+}
+
+// uploadFault is Glance's answer to a failed store write.
+func uploadFault(err error, limit int64) error {
+	switch {
+	case errors.Is(err, imagestore.ErrTooLarge):
+		return wire.Errorf(http.StatusRequestEntityTooLarge, "Image exceeds the storage quota: the upload is larger than %d bytes.", limit)
+	case errors.Is(err, imagestore.ErrMismatch):
+		return wire.BadRequest("Image data does not match the expected size or checksum.")
 	}
 	return err
 }
@@ -98,7 +105,7 @@ func (s *Service) downloadImage(w http.ResponseWriter, r *http.Request) error {
 	if img.Status == "deactivated" && !p.IsAdmin() {
 		return wire.Forbidden("The requested image has been deactivated. Image data download is forbidden.")
 	}
-	if img.Status != "active" {
+	if img.Status != "active" && img.Status != "deactivated" {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}

@@ -29,6 +29,18 @@ type Options struct {
 	Now func() time.Time
 	// NewID mints image ids (default random UUIDs).
 	NewID func() string
+	// AllowPrivateImport lets web-download fetch from loopback, private and
+	// link-local addresses (a lab without a public mirror). Off by default:
+	// otherwise any member could make the gateway read internal services.
+	AllowPrivateImport bool
+	// AllowedImportHosts are web-download hosts allowed although internal:
+	// a host name or IP literal matches the URL's host, a CIDR matches the
+	// address a name resolves to.
+	AllowedImportHosts []string
+	// ImportTimeout bounds one import task (default 1 hour).
+	ImportTimeout time.Duration
+	// ImportWorkers is how many imports run at once (default 2).
+	ImportWorkers int
 }
 
 func (o Options) withDefaults() Options {
@@ -41,15 +53,24 @@ func (o Options) withDefaults() Options {
 	if o.NewID == nil {
 		o.NewID = newUUID
 	}
+	if o.ImportTimeout <= 0 {
+		o.ImportTimeout = time.Hour
+	}
+	if o.ImportWorkers <= 0 {
+		o.ImportWorkers = 2
+	}
 	return o
 }
 
 // Service is the Glance API and the broker's image provider.
 type Service struct {
-	reg    *registry.Registry
-	store  imagestore.Store
-	opts   Options
-	images *registry.Collection[registry.Image]
+	reg     *registry.Registry
+	store   imagestore.Store
+	opts    Options
+	images  *registry.Collection[registry.Image]
+	members *registry.Collection[memberList]
+	imports *importer
+	fetch   *fetcher
 }
 
 var (
@@ -59,9 +80,12 @@ var (
 
 // New returns the image service over reg and store. It has no side effects.
 func New(reg *registry.Registry, store imagestore.Store, opts Options) *Service {
+	opts = opts.withDefaults()
 	return &Service{
-		reg: reg, store: store, opts: opts.withDefaults(),
-		images: registry.NewCollection[registry.Image](reg, registry.KindImage, nil),
+		reg: reg, store: store, opts: opts, fetch: newFetcher(opts),
+		images:  registry.NewCollection[registry.Image](reg, registry.KindImage, nil),
+		members: registry.NewCollection[memberList](reg, kindImageMembers, nil),
+		imports: newImporter(),
 	}
 }
 
@@ -82,6 +106,19 @@ func (s *Service) Register(rt *gateway.Router) {
 	r.Handle("GET "+routeImageFile, s.downloadImage)
 	r.Handle("PUT "+routeImageTag, s.addTag)
 	r.Handle("DELETE "+routeImageTag, s.deleteTag)
+	r.Handle(routeSchemaMember, s.showMemberSchema)
+	r.Handle(routeSchemaMembers, s.showMembersSchema)
+	r.Handle("POST "+routeMembers, s.createMember)
+	r.Handle("GET "+routeMembers, s.listMembers)
+	r.Handle("GET "+routeMember, s.showMember)
+	r.Handle("PUT "+routeMember, s.updateMember)
+	r.Handle("DELETE "+routeMember, s.deleteMember)
+	r.Handle(routeDeactivate, s.deactivateImage)
+	r.Handle(routeReactivate, s.reactivateImage)
+	r.Handle(routeInfoImport, s.showImportInfo)
+	r.Handle(routeInfoStores, s.showStoresInfo)
+	r.Handle(routeStage, s.stageImage)
+	r.Handle(routeImport, s.importImage)
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)

@@ -24,7 +24,7 @@ type fakeAuth struct{}
 
 func (fakeAuth) Authenticate(_ context.Context, tok string) (*wire.Principal, error) {
 	switch tok {
-	case "demo", "alt":
+	case "demo", "alt", "third":
 		return &wire.Principal{UserID: tok + "-user", ProjectID: tok + "-project", Roles: []string{"member", "reader"}}, nil
 	case "admin":
 		return &wire.Principal{UserID: "admin-user", ProjectID: "admin-project", Roles: []string{"admin", "member"}}, nil
@@ -40,7 +40,12 @@ type env struct {
 	svc *image.Service
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith builds an env whose options tune may change; the service's
+// import workers run for the test's lifetime and are stopped (and waited
+// for) at cleanup.
+func newEnvWith(t *testing.T, tune func(*image.Options)) *env {
 	dev, err := registry.StartDevServer(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -56,8 +61,22 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	var tick atomic.Int64
-	svc := image.New(reg, store, image.Options{MaxImageSize: 1 << 20,
-		Now: func() time.Time { return fixedNow.Add(time.Duration(tick.Add(1)) * time.Millisecond) }})
+	opts := image.Options{MaxImageSize: 1 << 20,
+		Now: func() time.Time { return fixedNow.Add(time.Duration(tick.Add(1)) * time.Millisecond) }}
+	if tune != nil {
+		tune(&opts)
+	}
+	svc := image.New(reg, store, opts)
+	runDone := make(chan error, 1)
+	go func() { runDone <- svc.Run(context.Background()) }()
+	t.Cleanup(func() {
+		svc.Close()
+		select {
+		case <-runDone:
+		case <-time.After(5 * time.Second):
+			t.Error("Run did not return after Close")
+		}
+	})
 	g := gateway.New(slog.New(slog.NewTextHandler(io.Discard, nil)), fakeAuth{})
 	g.Mount(svc)
 	srv := httptest.NewServer(g.Handler())

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/canopy-cloud/canopy/gateway/wire"
 	"github.com/canopy-cloud/canopy/registry"
@@ -18,11 +19,20 @@ func (s *Service) image(ctx context.Context, p *wire.Principal, id string) (*reg
 		return nil, "", imageNotFound(id)
 	}
 	v, err := s.images.Lookup(ctx, id)
-	if errors.Is(err, registry.ErrNotFound) || (err == nil && !canSee(p, v.Value)) {
+	if errors.Is(err, registry.ErrNotFound) {
 		return nil, "", imageNotFound(id)
 	}
 	if err != nil {
 		return nil, "", err
+	}
+	status := ""
+	if v.Value.Visibility == "shared" && !p.IsAdmin() && !isOwner(p, v.Value) && p != nil && p.ProjectID != "" {
+		if status, err = s.memberStatus(ctx, v.Project, id, p.ProjectID); err != nil {
+			return nil, "", err
+		}
+	}
+	if !canSee(p, v.Value, status) {
+		return nil, "", imageNotFound(id)
 	}
 	return v.Value, v.Project, nil
 }
@@ -78,6 +88,9 @@ func (s *Service) createImage(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	if err := checkQuotas(img); err != nil {
+		return err
+	}
 	project := img.Owner
 	if err := s.images.Create(ctx, project, img.ID, now, img); errors.Is(err, registry.ErrExists) {
 		return wire.Conflict("Image with identifier %s already exists!", img.ID)
@@ -94,7 +107,7 @@ func setAttr(p *wire.Principal, img *registry.Image, key string, raw json.RawMes
 	if slices.Contains(readOnly, key) {
 		return wire.Forbidden("Attribute '%s' is read-only.", key)
 	}
-	if slices.Contains(reserved, key) {
+	if isReserved(key) {
 		return wire.Forbidden("Attribute '%s' is reserved.", key)
 	}
 	if len(key) > 255 || key == "" {
@@ -212,6 +225,26 @@ func setAttr(p *wire.Principal, img *registry.Image, key string, raw json.RawMes
 			}
 			img.Owner = v
 		}
+	case "kernel_id", "ramdisk_id":
+		var v string
+		var null bool
+		if v, null, err = str(true); err == nil {
+			if null {
+				delete(img.Properties, key)
+			} else if !uuidRE.MatchString(v) {
+				return schemaErr("'%s' does not match '%s' (%s)", v, uuidPattern, key)
+			} else {
+				img.Properties[key] = v
+			}
+		}
+	case "cinder_encryption_key_deletion_policy":
+		var v string
+		if v, err = enum(keyDeletionPolicies); err == nil {
+			if v == "" {
+				return schemaErr("None is not of type 'string' (%s)", key)
+			}
+			img.Properties[key] = v
+		}
 	default:
 		var v string
 		if json.Unmarshal(raw, &v) != nil {
@@ -238,13 +271,20 @@ func (s *Service) deleteImage(w http.ResponseWriter, r *http.Request) error {
 	if img.Protected {
 		return wire.Forbidden("Image %s is protected and cannot be deleted.", img.ID)
 	}
+	// Members go first: an image id can be chosen at create, so a member
+	// list outliving its image would share a new image of the same id.
+	if err := s.members.Delete(ctx, project, img.ID); err != nil && !errors.Is(err, registry.ErrNotFound) {
+		return err
+	}
 	if err := s.images.Delete(ctx, project, img.ID); errors.Is(err, registry.ErrNotFound) {
 		return imageNotFound(img.ID)
 	} else if err != nil {
 		return err
 	}
-	if err := s.store.Delete(ctx, img.ID); err != nil {
-		wire.Logger(ctx).Warn("image data left behind after delete", "image", img.ID, "error", err)
+	for _, key := range []string{img.ID, stagingKey(img.ID)} {
+		if err := s.store.Delete(ctx, key); err != nil {
+			wire.Logger(ctx).Warn("image data left behind after delete", "image", img.ID, "error", err)
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -280,6 +320,9 @@ func (s *Service) changeTag(w http.ResponseWriter, r *http.Request, add bool) er
 		switch {
 		case add && !has:
 			cur.Tags = append(cur.Tags, tag)
+			if err := checkQuotas(cur); err != nil {
+				return err
+			}
 		case !add && has:
 			cur.Tags = slices.DeleteFunc(cur.Tags, func(t string) bool { return t == tag })
 		default:
@@ -292,5 +335,31 @@ func (s *Service) changeTag(w http.ResponseWriter, r *http.Request, add bool) er
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// Glance's default image_property_quota and image_tag_quota.
+const (
+	imagePropertyQuota = 128
+	imageTagQuota      = 128
+)
+
+// checkQuotas is Glance's property and tag quota: 413 past 128 of either.
+// os_hidden and the service's os_glance_* bookkeeping do not count.
+func checkQuotas(img *registry.Image) error {
+	n := 0
+	for k := range img.Properties {
+		if k != propHidden && !strings.HasPrefix(k, reservedPrefix) {
+			n++
+		}
+	}
+	if n > imagePropertyQuota {
+		return wire.Errorf(http.StatusRequestEntityTooLarge,
+			"The limit has been exceeded on the number of allowed image properties. Attempted: %d, Maximum: %d", n, imagePropertyQuota)
+	}
+	if len(img.Tags) > imageTagQuota {
+		return wire.Errorf(http.StatusRequestEntityTooLarge,
+			"The limit has been exceeded on the number of allowed image tags. Attempted: %d, Maximum: %d", len(img.Tags), imageTagQuota)
+	}
 	return nil
 }

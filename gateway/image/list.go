@@ -23,7 +23,7 @@ var sortKeys = []string{"name", "status", "container_format", "disk_format", "si
 
 // listParams are the query parameters that are not property filters.
 var listParams = []string{"limit", "marker", "sort_key", "sort_dir", "sort", "visibility", "member_status", "tag",
-	"name", "status", "owner", "disk_format", "container_format", "protected", "os_hidden", "id", "size_min", "size_max"}
+	"name", "status", "owner", "disk_format", "container_format", "protected", "os_hidden", "id", "size_min", "size_max", "size", "checksum", "os_hash_value", "min_disk", "min_ram"}
 
 type sortSpec struct {
 	key  string
@@ -103,9 +103,22 @@ func (s *Service) listImages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	var shared []string
+	for _, img := range all {
+		if img.Visibility == "shared" && !p.IsAdmin() && !isOwner(p, img) {
+			shared = append(shared, img.ID)
+		}
+	}
+	statuses, err := s.memberStatusesOf(ctx, shared, p.ProjectID)
+	if err != nil {
+		return err
+	}
+	if memberStatus == "" {
+		memberStatus = "accepted"
+	}
 	var items []*registry.Image
 	for _, img := range all {
-		if matches(p, img, q, vis, memberStatus) {
+		if matches(p, img, statuses[img.ID], q, vis, memberStatus) {
 			items = append(items, img)
 		}
 	}
@@ -149,21 +162,29 @@ func (s *Service) listImages(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// matches applies Glance's list filters to one image.
-func matches(p *wire.Principal, img *registry.Image, q url.Values, vis, memberStatus string) bool {
-	switch vis {
-	case "", "all":
-		if !listedByDefault(p, img) && !(vis == "all" && canSee(p, img)) {
+// matches applies Glance's list filters to one image. ms is the caller's
+// member status on img ("" when none): another project's shared image is
+// listed only when ms matches memberStatus ("all" matches any status).
+func matches(p *wire.Principal, img *registry.Image, ms string, q url.Values, vis, memberStatus string) bool {
+	switch {
+	case p.IsAdmin(), isOwner(p, img), img.Visibility == "public", img.Visibility == "community":
+	case img.Visibility == "shared":
+		if ms == "" || (memberStatus != "all" && ms != memberStatus) {
 			return false
 		}
 	default:
-		if img.Visibility != vis || !canSee(p, img) {
+		return false
+	}
+	switch vis {
+	case "all":
+	case "":
+		if img.Visibility == "community" && !isOwner(p, img) {
 			return false
 		}
-	}
-	if img.Visibility == "shared" && img.Owner != p.ProjectID && !p.IsAdmin() && memberStatus != "" &&
-		memberStatus != "all" && memberStatus != "accepted" {
-		return false // members are recorded as accepted
+	default:
+		if img.Visibility != vis {
+			return false
+		}
 	}
 	hidden := img.Properties[propHidden] == "true"
 	if want := q.Get("os_hidden"); want != "" {
@@ -178,8 +199,14 @@ func matches(p *wire.Principal, img *registry.Image, q url.Values, vis, memberSt
 			return false
 		}
 	}
+	sizeText := ""
+	if img.Size != nil {
+		sizeText = strconv.FormatInt(*img.Size, 10)
+	}
 	fields := map[string]string{"name": img.Name, "status": img.Status, "owner": img.Owner, "disk_format": img.DiskFormat,
-		"container_format": img.ContainerFormat, "protected": strconv.FormatBool(img.Protected), "id": img.ID}
+		"container_format": img.ContainerFormat, "protected": strconv.FormatBool(img.Protected), "id": img.ID,
+		"size": sizeText, "checksum": img.Checksum, "os_hash_value": img.HashValue,
+		"min_disk": strconv.Itoa(img.MinDisk), "min_ram": strconv.Itoa(img.MinRAM)}
 	for k, v := range fields {
 		if want, ok := q[k]; ok && !equalFilter(want[0], v, k == "protected") {
 			return false

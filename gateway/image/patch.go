@@ -121,7 +121,7 @@ func applyPatch(p *wire.Principal, img *registry.Image, ops []patchOp) error {
 			if contains(readOnly, op.Attr) {
 				return wire.Forbidden("Attribute '%s' is read-only.", op.Attr)
 			}
-			if contains(reserved, op.Attr) {
+			if isReserved(op.Attr) {
 				return wire.Forbidden("Attribute '%s' is reserved.", op.Attr)
 			}
 			if isBase {
@@ -132,7 +132,7 @@ func applyPatch(p *wire.Principal, img *registry.Image, ops []patchOp) error {
 			}
 			delete(img.Properties, op.Attr)
 		case "replace":
-			if !isBase && !hasProp && !contains(readOnly, op.Attr) && !contains(reserved, op.Attr) {
+			if !isBase && !hasProp && !contains(readOnly, op.Attr) && !isReserved(op.Attr) {
 				return wire.Conflict("Property %s does not exist.", op.Attr)
 			}
 			if err := setAttr(p, img, op.Attr, op.Value, false); err != nil {
@@ -189,6 +189,9 @@ func (s *Service) updateImage(w http.ResponseWriter, r *http.Request) error {
 			cur.Properties = map[string]string{}
 		}
 		if err := applyPatch(p, cur, ops); err != nil {
+			return err
+		}
+		if err := checkQuotas(cur); err != nil {
 			return err
 		}
 		cur.Updated = s.now()

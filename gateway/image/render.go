@@ -2,6 +2,7 @@ package image
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/canopy-cloud/canopy/gateway/wire"
 	"github.com/canopy-cloud/canopy/registry"
@@ -21,9 +22,18 @@ var (
 // readOnly attributes are computed by Glance; reserved ones may never be set.
 var (
 	readOnly = []string{"id", "status", "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value",
-		"created_at", "updated_at", "self", "file", "schema", "direct_url"}
+		"created_at", "updated_at", "self", "file", "schema", "direct_url", "stores"}
 	reserved = []string{"location", "locations", "deleted", "deleted_at", "owner_id"}
 )
+
+// reservedPrefix marks Glance's internal properties (import locks and
+// progress); users may neither set nor remove them.
+const reservedPrefix = "os_glance_"
+
+// isReserved reports whether key is reserved to the service.
+func isReserved(key string) bool {
+	return slices.Contains(reserved, key) || strings.HasPrefix(key, reservedPrefix)
+}
 
 func nullable(s string) any {
 	if s == "" {
@@ -37,8 +47,13 @@ func nullable(s string) any {
 func render(img *registry.Image) map[string]any {
 	out := make(map[string]any, 24+len(img.Properties))
 	for k, v := range img.Properties {
-		if k != propHidden {
+		if k != propHidden && k != propStagePending {
 			out[k] = v
+		}
+	}
+	for _, loc := range img.Locations {
+		if loc.Cloud == "" && loc.URL == storeLocation(img.ID) {
+			out["stores"] = gatewayStoreID
 		}
 	}
 	tags := img.Tags
@@ -71,29 +86,25 @@ func render(img *registry.Image) map[string]any {
 }
 
 // canSee is Glance's visibility rule for show: admin, owner, public,
-// community, or a member of a shared image.
-func canSee(p *wire.Principal, img *registry.Image) bool {
+// community, or a member of a shared image whatever its member status
+// (memberStatus is the caller's status, "" when it is no member).
+func canSee(p *wire.Principal, img *registry.Image, memberStatus string) bool {
 	switch {
-	case p.IsAdmin(), img.Owner != "" && img.Owner == p.ProjectID:
+	case p.IsAdmin(), isOwner(p, img):
 		return true
 	case img.Visibility == "public", img.Visibility == "community":
 		return true
 	case img.Visibility == "shared":
-		return slices.Contains(img.Members, p.ProjectID)
+		return memberStatus != ""
 	}
 	return false
 }
 
-// canModify is Glance's modify_image rule: the owner or an admin.
-func canModify(p *wire.Principal, img *registry.Image) bool {
-	return p.IsAdmin() || (img.Owner != "" && img.Owner == p.ProjectID && p.CanWrite())
+func isOwner(p *wire.Principal, img *registry.Image) bool {
+	return p != nil && img.Owner != "" && img.Owner == p.ProjectID
 }
 
-// listedByDefault is what a list without a visibility filter shows: Glance
-// leaves out other projects' community images and hidden images.
-func listedByDefault(p *wire.Principal, img *registry.Image) bool {
-	if img.Visibility == "community" && img.Owner != p.ProjectID {
-		return false
-	}
-	return canSee(p, img)
+// canModify is Glance's modify_image rule: the owner or an admin.
+func canModify(p *wire.Principal, img *registry.Image) bool {
+	return p.IsAdmin() || (isOwner(p, img) && p.CanWrite())
 }

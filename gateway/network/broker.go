@@ -191,3 +191,29 @@ func (s *Service) EnsureNetwork(ctx context.Context, projectID, name, cidr strin
 	}
 	return n, sub, nil
 }
+
+// EnsureExternalNetwork makes (or finds) the external network name with
+// one subnet of cidr (devstack's "public", 172.24.4.0/24), owned by
+// Options.AdminProjectID, not shared, router:external true: the network
+// routers take their gateways from. Idempotent like EnsureNetwork.
+func (s *Service) EnsureExternalNetwork(ctx context.Context, name, cidr string) (*registry.Network, *registry.Subnet, error) {
+	n, sub, err := s.EnsureNetwork(ctx, s.opts.AdminProjectID, name, cidr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n.External {
+		return n, sub, nil
+	}
+	n, err = s.networks.Update(ctx, n.ProjectID, n.ID, func(cur *registry.Network) error {
+		if !cur.External {
+			cur.External, cur.Shared = true, false
+			cur.Revision++
+			cur.Updated = s.now()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return n, sub, nil
+}

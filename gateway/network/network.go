@@ -1,7 +1,8 @@
-// Package network is the gateway's Neutron v2.0 API: networks, subnets and
-// ports, with addresses allocated atomically in the registry. It also
-// implements broker.Ports, the seam through which compute creates and binds
-// server ports, and EnsureNetwork for bootstrap.
+// Package network is the gateway's Neutron v2.0 API: networks, subnets,
+// ports, security groups, routers and quotas, with addresses allocated
+// atomically in the registry. It also implements broker.Ports, the seam
+// through which compute creates and binds server ports, and EnsureNetwork and
+// EnsureExternalNetwork for bootstrap.
 //
 // Records live in the registry under their project; lists are filtered,
 // sorted and paged here exactly as Neutron does it (filters by field name,
@@ -31,6 +32,9 @@ type Options struct {
 	Now func() time.Time
 	// NewID mints resource ids (default random UUIDs); tests pin it.
 	NewID func() string
+	// AdminProjectID owns the external network EnsureExternalNetwork makes
+	// (the cloud admin's project; "" shows an empty project_id).
+	AdminProjectID string
 }
 
 func (o Options) withDefaults() Options {
@@ -56,6 +60,11 @@ type Service struct {
 	networks *registry.Collection[registry.Network]
 	subnets  *registry.Collection[registry.Subnet]
 	ports    *registry.Collection[registry.Port]
+	// secGroups hold security groups with their rules; ruleRefs find a
+	// rule's group from the rule id.
+	secGroups *registry.Collection[secGroup]
+	ruleRefs  *registry.Collection[sgRuleRef]
+	routers   *registry.Collection[router]
 }
 
 var (
@@ -71,6 +80,10 @@ func New(reg *registry.Registry, opts Options) *Service {
 		networks: registry.NewCollection[registry.Network](reg, registry.KindNetwork, nil),
 		subnets:  registry.NewCollection[registry.Subnet](reg, registry.KindSubnet, nil),
 		ports:    registry.NewCollection[registry.Port](reg, registry.KindPort, nil),
+
+		secGroups: registry.NewCollection[secGroup](reg, kindSecGroup, nil),
+		ruleRefs:  registry.NewCollection[sgRuleRef](reg, kindSecGroupRule, nil),
+		routers:   registry.NewCollection[router](reg, kindRouter, nil),
 	}
 }
 
@@ -101,6 +114,30 @@ func (s *Service) Register(rt *gateway.Router) {
 	r.Handle("GET "+routePort, s.showPort)
 	r.Handle("PUT "+routePort, s.updatePort)
 	r.Handle("DELETE "+routePort, s.deletePort)
+
+	r.Handle("GET "+routeSecGroups, s.listSecGroups)
+	r.Handle("POST "+routeSecGroups, s.createSecGroup)
+	r.Handle("GET "+routeSecGroup, s.showSecGroup)
+	r.Handle("PUT "+routeSecGroup, s.updateSecGroup)
+	r.Handle("DELETE "+routeSecGroup, s.deleteSecGroup)
+	r.Handle("GET "+routeRules, s.listRules)
+	r.Handle("POST "+routeRules, s.createRule)
+	r.Handle("GET "+routeRule, s.showRule)
+	r.Handle("DELETE "+routeRule, s.deleteRule)
+
+	r.Handle("GET "+routeRouters, s.listRouters)
+	r.Handle("POST "+routeRouters, s.createRouter)
+	r.Handle("GET "+routeRouter, s.showRouter)
+	r.Handle("PUT "+routeRouter, s.updateRouter)
+	r.Handle("DELETE "+routeRouter, s.deleteRouter)
+	r.Handle(routeRouterAddIface, s.addRouterInterface)
+	r.Handle(routeRouterDelIface, s.removeRouterInterface)
+
+	r.Handle("GET "+routeQuota, s.showQuota)
+	r.Handle("PUT "+routeQuota, s.updateQuota)
+	r.Handle("DELETE "+routeQuota, s.deleteQuota)
+	r.Handle(routeQuotaDetails, s.showQuotaDetails)
+	r.Handle(routeQuotaDefault, s.showDefaultQuota)
 }
 
 // newUUID returns a random (version 4) UUID.

@@ -117,6 +117,9 @@ func (s *Service) createNetwork(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
+	if err := s.checkQuota(r.Context(), projectID, quotaNetwork, 1); err != nil {
+		return err
+	}
 	if err := s.networks.Create(r.Context(), projectID, n.ID, now, n); err != nil {
 		return err
 	}
@@ -207,11 +210,11 @@ func (s *Service) updateNetwork(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// serviceOwners are device owners whose ports Neutron removes together with
-// their network (DHCP agents, router gateways and interfaces).
+// isServicePort reports device owners whose ports Neutron removes together
+// with their network (AUTO_DELETE_PORT_OWNERS: DHCP and distributed ports).
+// Router interfaces and gateways keep the network in use.
 func isServicePort(owner string) bool {
-	return owner == "network:dhcp" || owner == "network:router_interface" ||
-		owner == "network:router_gateway" || owner == "network:distributed"
+	return owner == "network:dhcp" || owner == "network:distributed"
 }
 
 func (s *Service) deleteNetwork(w http.ResponseWriter, r *http.Request) error {

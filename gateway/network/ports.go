@@ -20,10 +20,11 @@ var portFilters = []string{"id", "name", "description", "network_id", "mac_addre
 	"created_at", "updated_at"}
 
 var portCreateAttrs = []string{"name", "description", "network_id", "admin_state_up", "mac_address", "fixed_ips", "device_id",
-	"device_owner", "binding:host_id", "binding:vnic_type", "binding:profile", "project_id", "tenant_id", "port_security_enabled"}
+	"device_owner", "binding:host_id", "binding:vnic_type", "binding:profile", "project_id", "tenant_id", "port_security_enabled",
+	"security_groups"}
 
 var portUpdateAttrs = []string{"name", "description", "admin_state_up", "mac_address", "fixed_ips", "device_id", "device_owner",
-	"binding:host_id", "binding:vnic_type", "binding:profile", "port_security_enabled"}
+	"binding:host_id", "binding:vnic_type", "binding:profile", "port_security_enabled", "security_groups"}
 
 var macRE = regexp.MustCompile(`^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$`)
 
@@ -110,6 +111,8 @@ type portRequest struct {
 	deviceID    string
 	deviceOwner string
 	hostID      string
+	groupsGiven bool
+	groups      []string
 }
 
 type fixedIPRequest struct {
@@ -161,6 +164,15 @@ func (s *Service) createPort(w http.ResponseWriter, r *http.Request) error {
 		if req.fixed, err = parseFixedIPs(raw); err != nil {
 			return err
 		}
+	}
+	if a.has("security_groups") {
+		req.groupsGiven = true
+		if req.groups, err = parseGroupIDs(a); err != nil {
+			return err
+		}
+	}
+	if err := s.checkQuota(ctx, req.projectID, quotaPort, 1); err != nil {
+		return err
 	}
 	pt, err := s.makePort(ctx, s.opts.NewID(), p.IsAdmin() || n.ProjectID == p.ProjectID, n, req)
 	if err != nil {
@@ -269,15 +281,23 @@ func (s *Service) makePort(ctx context.Context, id string, ownerOrAdmin bool, n 
 	if err != nil {
 		return nil, err
 	}
+	groups, err := s.portGroups(ctx, req)
+	if err != nil {
+		return nil, err
+	}
 	var taken []registry.FixedIP
 	defer func() {
 		if err != nil {
+			s.unbindGroups(ctx, req.projectID, id, groups)
 			s.releaseIPs(ctx, id, taken)
 			rdb.HDel(context.WithoutCancel(ctx), netMACsKey(n), mac)
 			rdb.SRem(context.WithoutCancel(ctx), netPortsKey(n), id)
 		}
 	}()
 	if err = rdb.SAdd(ctx, netPortsKey(n), id).Err(); err != nil {
+		return nil, err
+	}
+	if err = s.attachGroups(ctx, req.projectID, id, groups); err != nil {
 		return nil, err
 	}
 	if req.fixedGiven {
@@ -292,7 +312,7 @@ func (s *Service) makePort(ctx context.Context, id string, ownerOrAdmin bool, n 
 	pt = &registry.Port{
 		ID: id, ProjectID: req.projectID, NetworkID: n.ID, Name: req.name, Description: req.desc,
 		AdminStateUp: req.adminUp, MACAddress: mac, FixedIPs: taken, DeviceID: req.deviceID, DeviceOwner: req.deviceOwner,
-		Status: "DOWN", SecurityGroups: []string{}, BindingHost: req.hostID, Tags: []string{},
+		Status: "DOWN", SecurityGroups: groups, BindingHost: req.hostID, Tags: []string{},
 		Revision: 1, Created: now, Updated: now,
 	}
 	if pt.FixedIPs == nil {
@@ -470,7 +490,21 @@ func (s *Service) updatePort(w http.ResponseWriter, r *http.Request) error {
 	if a.has("fixed_ips") || a.has("mac_address") {
 		return notImplemented("Changing fixed_ips or mac_address of an existing port")
 	}
+	var groups []string
+	if a.has("security_groups") {
+		if groups, err = parseGroupIDs(a); err != nil {
+			return err
+		}
+		if err := s.attachGroups(ctx, cur.ProjectID, id, without(groups, cur.SecurityGroups)); err != nil {
+			return err
+		}
+	}
+	var before []string
 	pt, err := s.ports.Update(ctx, cur.ProjectID, id, func(pt *registry.Port) error {
+		before = pt.SecurityGroups
+		if a.has("security_groups") {
+			pt.SecurityGroups = groups
+		}
 		if err := parsePortCommon(a, p, &pt.Name, &pt.Description, &pt.AdminStateUp, &pt.DeviceID, &pt.DeviceOwner, &pt.BindingHost, "update_port"); err != nil {
 			return err
 		}
@@ -482,11 +516,15 @@ func (s *Service) updatePort(w http.ResponseWriter, r *http.Request) error {
 		pt.Updated = s.now()
 		return nil
 	})
-	if errors.Is(err, registry.ErrNotFound) {
-		return portNotFound(id)
-	}
 	if err != nil {
+		s.unbindGroups(ctx, cur.ProjectID, id, without(groups, cur.SecurityGroups))
+		if errors.Is(err, registry.ErrNotFound) {
+			return portNotFound(id)
+		}
 		return err
+	}
+	if a.has("security_groups") {
+		s.unbindGroups(ctx, cur.ProjectID, id, without(before, groups))
 	}
 	wire.WriteJSON(w, http.StatusOK, map[string]any{"port": renderPort(pt)})
 	return nil
@@ -519,6 +557,7 @@ func (s *Service) removePort(ctx context.Context, pt *registry.Port) error {
 		return err
 	}
 	s.releaseIPs(ctx, pt.ID, pt.FixedIPs)
+	s.unbindGroups(ctx, pt.ProjectID, pt.ID, pt.SecurityGroups)
 	n, err := s.networks.Lookup(ctx, pt.NetworkID)
 	if err != nil {
 		return nil // the network is gone, and its keys with it

@@ -139,6 +139,9 @@ func (s *Service) createSubnet(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sub.ID, sub.ProjectID, sub.NetworkID = s.opts.NewID(), projectID, n.ID
+	if err := s.checkQuota(ctx, projectID, quotaSubnet, 1); err != nil {
+		return err
+	}
 	created, err := s.addSubnet(ctx, n, sub)
 	if err != nil {
 		return err

@@ -17,6 +17,20 @@ const (
 	routeSubnet   = prefix + "/v2.0/subnets/{id}"
 	routePorts    = prefix + "/v2.0/ports"
 	routePort     = prefix + "/v2.0/ports/{id}"
+
+	routeSecGroups = prefix + "/v2.0/security-groups"
+	routeSecGroup  = prefix + "/v2.0/security-groups/{id}"
+	routeRules     = prefix + "/v2.0/security-group-rules"
+	routeRule      = prefix + "/v2.0/security-group-rules/{id}"
+
+	routeRouters        = prefix + "/v2.0/routers"
+	routeRouter         = prefix + "/v2.0/routers/{id}"
+	routeRouterAddIface = "PUT " + prefix + "/v2.0/routers/{id}/add_router_interface"
+	routeRouterDelIface = "PUT " + prefix + "/v2.0/routers/{id}/remove_router_interface"
+
+	routeQuota        = prefix + "/v2.0/quotas/{project_id}"
+	routeQuotaDetails = "GET " + prefix + "/v2.0/quotas/{project_id}/details"
+	routeQuotaDefault = "GET " + prefix + "/v2.0/quotas/{project_id}/default"
 )
 
 // collectionURL is the absolute URL of a collection, for paging links.

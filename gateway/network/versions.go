@@ -19,7 +19,8 @@ func (s *Service) listVersions(w http.ResponseWriter, r *http.Request) error {
 func (s *Service) listResources(w http.ResponseWriter, r *http.Request) error {
 	base := wire.BaseURL(r) + prefix + "/v2.0/"
 	var res []any
-	for _, c := range [][2]string{{"network", "networks"}, {"subnet", "subnets"}, {"port", "ports"}} {
+	for _, c := range [][2]string{{"network", "networks"}, {"subnet", "subnets"}, {"port", "ports"},
+		{"security_group", "security-groups"}, {"security_group_rule", "security-group-rules"}, {"router", "routers"}, {"quota", "quotas"}} {
 		res = append(res, map[string]any{
 			"name": c[0], "collection": c[1],
 			"links": []any{map[string]string{"rel": "self", "href": base + c[1]}},
@@ -51,6 +52,12 @@ var extensions = []extension{
 	{"filter-validation", "Filter parameters validation", "Provides validation on filter parameters.", "2018-03-21T10:00:00-00:00", []string{}},
 	{"pagination", "Pagination support", "Extension that indicates that pagination is enabled.", "2016-06-12T00:00:00-00:00", []string{}},
 	{"sorting", "Sorting support", "Extension that indicates that sorting is enabled.", "2016-06-12T00:00:00-00:00", []string{}},
+	{"security-group", "security-group", "The security groups extension.", "2012-10-05T10:00:00-00:00", []string{}},
+	{"router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway.", "2012-07-20T10:00:00-00:00", []string{}},
+	{"ext-gw-mode", "Neutron L3 Configurable external gateway mode", "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway", "2013-03-28T10:00:00-00:00", []string{}},
+	{"extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router", "2013-02-01T10:00:00-00:00", []string{}},
+	{"quotas", "Quota management support", "Expose functions for quotas management per project", "2012-07-29T10:00:00-00:00", []string{}},
+	{"quota_details", "Quota details management support", "Expose functions for quotas usage statistics per project", "2017-02-10T10:00:00-00:00", []string{}},
 }
 
 func (s *Service) listExtensions(w http.ResponseWriter, r *http.Request) error {

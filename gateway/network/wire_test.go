@@ -10,6 +10,9 @@ const (
 	netID    = "0b0d4b5e-1f7c-4d59-8c3c-6c1b8a0c0001"
 	subnetID = "0b0d4b5e-1f7c-4d59-8c3c-6c1b8a0c0002"
 	portID   = "0b0d4b5e-1f7c-4d59-8c3c-6c1b8a0c0003"
+	// demoDefaultSG is demo-project's default security group: its id is
+	// derived from the project, so every replica makes the same one.
+	demoDefaultSG = "11c118c1-0f71-5b9b-b6c2-95f4dcf437c6"
 )
 
 const versionsFixture = `{"versions": [{"id": "v2.0", "status": "CURRENT", "links": [{"rel": "self", "href": "BASE/network/v2.0/"}]}]}`
@@ -36,7 +39,7 @@ const portFixtureNoMAC = `{
  "created_at": "2026-11-29T06:31:42Z", "description": "", "device_id": "", "device_owner": "",
  "fixed_ips": [{"subnet_id": "` + subnetID + `", "ip_address": "10.9.0.2"}], "id": "` + portID + `",
  "name": "p1", "network_id": "` + netID + `", "port_security_enabled": true, "project_id": "demo-project",
- "revision_number": 1, "security_groups": [], "status": "DOWN", "tags": [], "tenant_id": "demo-project",
+ "revision_number": 1, "security_groups": ["` + demoDefaultSG + `"], "status": "DOWN", "tags": [], "tenant_id": "demo-project",
  "updated_at": "2026-11-29T06:31:42Z"}`
 
 func TestWireBodies(t *testing.T) {

@@ -1,0 +1,196 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/canopy-cloud/canopy/proxies"
+	"github.com/canopy-cloud/canopy/registry"
+)
+
+// Options tune the broker. The zero value is usable: Defaults fills it.
+type Options struct {
+	// PollInterval is how often a building or changing server is polled
+	// at its backend when the backend answers before the server settles.
+	PollInterval time.Duration
+	// BuildTimeout bounds one server build; past it the server goes ERROR.
+	BuildTimeout time.Duration
+	// SyncInterval is how often each backend's servers are listed to
+	// correct records that drifted (0 disables the sync loops).
+	SyncInterval time.Duration
+	// Quota is the per-project default quota enforced on create.
+	Quota Quota
+	// Now is the clock (tests pin it).
+	Now func() time.Time
+	// NewID mints top ids (uuid v4 by default).
+	NewID func() string
+}
+
+// Quota is a project's compute quota; -1 means unlimited.
+type Quota struct {
+	Instances          int `json:"instances"`
+	Cores              int `json:"cores"`
+	RAM                int `json:"ram"`
+	KeyPairs           int `json:"key_pairs"`
+	MetadataItems      int `json:"metadata_items"`
+	ServerGroups       int `json:"server_groups"`
+	ServerGroupMembers int `json:"server_group_members"`
+	InjectedFiles      int `json:"injected_files"`
+	InjectedFileBytes  int `json:"injected_file_content_bytes"`
+	InjectedPathBytes  int `json:"injected_file_path_bytes"`
+}
+
+// DefaultQuota is Nova's default quota.
+var DefaultQuota = Quota{
+	Instances: 10, Cores: 20, RAM: 51200, KeyPairs: 100, MetadataItems: 128,
+	ServerGroups: 10, ServerGroupMembers: 10, InjectedFiles: 5, InjectedFileBytes: 10240, InjectedPathBytes: 255,
+}
+
+// Defaults returns o with every unset field given its default.
+func (o Options) Defaults() Options {
+	if o.PollInterval <= 0 {
+		o.PollInterval = 200 * time.Millisecond
+	}
+	if o.BuildTimeout <= 0 {
+		o.BuildTimeout = 10 * time.Minute
+	}
+	if o.SyncInterval < 0 {
+		o.SyncInterval = 0
+	}
+	if o.Quota == (Quota{}) {
+		o.Quota = DefaultQuota
+	}
+	if o.Now == nil {
+		o.Now = func() time.Time { return time.Now().UTC() }
+	}
+	if o.NewID == nil {
+		o.NewID = NewUUID
+	}
+	return o
+}
+
+// Broker turns compute commands into placements, registry intents, backend
+// calls and recorded outcomes. It owns every goroutine it starts: Close
+// cancels them and waits.
+type Broker struct {
+	reg      *registry.Registry
+	placer   Placer
+	images   Images
+	ports    Ports
+	backends map[string]proxies.Backend
+	log      *slog.Logger
+	opts     Options
+
+	servers *registry.Collection[registry.Server]
+	flavors *registry.Collection[registry.Flavor]
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	builds map[string]*buildHandle // running builds by server id
+	closed bool
+}
+
+// New returns a broker. It starts nothing: Run starts the sync loops, and
+// work goroutines start with the commands that need them.
+func New(reg *registry.Registry, placer Placer, images Images, ports Ports, backends map[string]proxies.Backend, log *slog.Logger, opts Options) *Broker {
+	if log == nil {
+		log = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Broker{
+		reg: reg, placer: placer, images: images, ports: ports, backends: backends, log: log,
+		opts:    opts.Defaults(),
+		servers: registry.NewCollection[registry.Server](reg, registry.KindServer, nil),
+		flavors: registry.NewCollection(reg, registry.KindFlavor, func(f *registry.Flavor) string { return f.Name }),
+		ctx:     ctx, cancel: cancel,
+		builds: map[string]*buildHandle{},
+	}
+}
+
+// Run starts one sync loop per backend and returns at once; the loops stop
+// when ctx ends or Close is called.
+func (b *Broker) Run(ctx context.Context) {
+	if b.opts.SyncInterval <= 0 {
+		return
+	}
+	for name, be := range b.backends {
+		b.spawn(func(bctx context.Context) {
+			ctx, cancel := mergeCancel(ctx, bctx)
+			defer cancel()
+			b.syncLoop(ctx, name, be)
+		})
+	}
+}
+
+// Close cancels every goroutine the broker started and waits for them.
+func (b *Broker) Close() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.cancel()
+	b.wg.Wait()
+}
+
+// Quota is the default quota the broker enforces.
+func (b *Broker) Quota() Quota { return b.opts.Quota }
+
+// Servers is the registry collection of server records, for readers (the
+// compute API answers show and list from it).
+func (b *Broker) Servers() *registry.Collection[registry.Server] { return b.servers }
+
+// spawn runs fn in a goroutine the broker owns. After Close it does nothing.
+func (b *Broker) spawn(fn func(ctx context.Context)) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		fn(b.ctx)
+	}()
+	return true
+}
+
+// backend returns the backend named cloud.
+func (b *Broker) backend(cloud, op string) (proxies.Backend, error) {
+	be, ok := b.backends[cloud]
+	if !ok {
+		return nil, proxies.Errorf(proxies.ErrUnavailable, op, "cloud %s is not configured", cloud)
+	}
+	return be, nil
+}
+
+// mergeCancel returns a context cancelled when either a or b is.
+func mergeCancel(a, b context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(a)
+	stop := context.AfterFunc(b, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// NewUUID returns a random (version 4) UUID in its canonical text form.
+func NewUUID() string {
+	var u [16]byte
+	_, _ = rand.Read(u[:])
+	u[6] = (u[6] & 0x0f) | 0x40
+	u[8] = (u[8] & 0x3f) | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], u[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], u[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], u[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], u[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], u[10:])
+	return string(out[:])
+}

@@ -1,0 +1,169 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/canopy-cloud/canopy/proxies"
+	"github.com/canopy-cloud/canopy/registry"
+)
+
+// buildHandle lets a delete stop a build and wait until it has let go.
+type buildHandle struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startBuild runs the backend create of s in a goroutine the broker owns.
+func (b *Broker) startBuild(s *registry.Server, spec proxies.ServerSpec, ref actionRef) {
+	h := &buildHandle{done: make(chan struct{})}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	var bctx context.Context
+	bctx, h.cancel = context.WithTimeout(b.ctx, b.opts.BuildTimeout)
+	b.builds[s.ID] = h
+	b.wg.Add(1)
+	b.mu.Unlock()
+	go func() {
+		defer b.wg.Done()
+		defer func() {
+			h.cancel()
+			b.mu.Lock()
+			delete(b.builds, s.ID)
+			b.mu.Unlock()
+			close(h.done)
+		}()
+		b.build(bctx, s, spec, ref)
+	}()
+}
+
+// stopBuild cancels server id's build, if one runs, and waits for it.
+func (b *Broker) stopBuild(ctx context.Context, id string) {
+	b.mu.Lock()
+	h := b.builds[id]
+	b.mu.Unlock()
+	if h == nil {
+		return
+	}
+	h.cancel()
+	select {
+	case <-h.done:
+	case <-ctx.Done():
+	}
+}
+
+func (b *Broker) build(ctx context.Context, s *registry.Server, spec proxies.ServerSpec, ref actionRef) {
+	st, err := b.runCreate(ctx, s, spec)
+	if b.ctx.Err() != nil {
+		return // shutting down: the sync loop adopts the outcome after restart
+	}
+	wctx := context.WithoutCancel(ctx)
+	if err == nil && st.State == proxies.StateActive {
+		now := b.opts.Now()
+		_, uerr := b.servers.Update(wctx, s.ProjectID, s.ID, func(cur *registry.Server) error {
+			if cur.TaskState == "deleting" {
+				return errDeleting
+			}
+			setState(cur, "active", "", now)
+			cur.PowerState = int(proxies.PowerRunning)
+			cur.LaunchedAt = launched(st.LaunchedAt, now)
+			cur.Routing.State = registry.RoutingActive
+			cur.Routing.BottomID = st.BottomID
+			if st.Host != "" {
+				cur.Routing.Host = st.Host
+			}
+			return nil
+		})
+		if uerr == nil {
+			b.finishAction(wctx, ref, false)
+		}
+		return // deleting or gone: the delete path removes the backend server
+	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return // stopped by a delete, which takes it from here
+	}
+	msg := "Build of instance " + s.ID + " aborted: "
+	switch {
+	case err != nil:
+		msg += proxies.SafeMessage(err)
+	case st.Fault != "":
+		msg += st.Fault
+	default:
+		msg += "the backend reported state " + string(st.State)
+	}
+	b.failBuild(wctx, s, msg)
+	b.finishAction(wctx, ref, true)
+}
+
+var errDeleting = errors.New("server is being deleted")
+
+// runCreate asks the backend for the server and waits for it to settle.
+func (b *Broker) runCreate(ctx context.Context, s *registry.Server, spec proxies.ServerSpec) (proxies.ServerStatus, error) {
+	be, err := b.backend(s.Routing.Cloud, "CreateServer")
+	if err != nil {
+		return proxies.ServerStatus{}, err
+	}
+	if !be.Capabilities().Servers {
+		return proxies.ServerStatus{}, proxies.Errorf(proxies.ErrNotSupported, "CreateServer", "cloud %s does not run servers", be.Name())
+	}
+	st, err := be.Servers().CreateServer(ctx, spec)
+	if err != nil {
+		return st, err
+	}
+	return b.await(ctx, be, s.ID, st, func(st proxies.ServerStatus) bool { return st.State != proxies.StateBuilding })
+}
+
+// await polls the backend until done says the status has settled.
+func (b *Broker) await(ctx context.Context, be proxies.Backend, id string, st proxies.ServerStatus, done func(proxies.ServerStatus) bool) (proxies.ServerStatus, error) {
+	t := time.NewTicker(b.opts.PollInterval)
+	defer t.Stop()
+	for !done(st) && st.State != proxies.StateError {
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-t.C:
+		}
+		var err error
+		if st, err = be.Servers().GetServer(ctx, id); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// failBuild puts a server that could not be built in ERROR with a fault,
+// after removing whatever the backend made and releasing claim and ports.
+func (b *Broker) failBuild(ctx context.Context, s *registry.Server, msg string) {
+	if be, err := b.backend(s.Routing.Cloud, "DeleteServer"); err == nil {
+		if derr := be.Servers().DeleteServer(ctx, s.ID); derr != nil && !errors.Is(derr, proxies.ErrNotFound) {
+			b.log.Error("clean up failed build", "server", s.ID, "err", derr)
+		}
+	}
+	b.rollback(ctx, s, false)
+	now := b.opts.Now()
+	_, err := b.servers.Update(ctx, s.ProjectID, s.ID, func(cur *registry.Server) error {
+		if cur.TaskState == "deleting" {
+			return errDeleting
+		}
+		setState(cur, "error", "", now)
+		cur.PowerState = int(proxies.PowerNoState)
+		cur.Addresses = nil
+		cur.Routing.State = registry.RoutingError
+		cur.Fault = &registry.Fault{Code: 500, Message: msg, Created: now}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errDeleting) && !errors.Is(err, registry.ErrNotFound) {
+		b.log.Error("record failed build", "server", s.ID, "err", err)
+	}
+}
+
+func launched(t, now time.Time) time.Time {
+	if t.IsZero() {
+		return now
+	}
+	return t.UTC()
+}

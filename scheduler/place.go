@@ -1,0 +1,125 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/canopy-cloud/canopy/proxies"
+	"github.com/canopy-cloud/canopy/registry"
+)
+
+// Options tune the scheduler. The zero value is Nova's defaults.
+type Options struct {
+	// Allocation ratios (0 = Nova's 16.0, 1.5 and 1.0). They must match
+	// what the hosts enforce (localcloud.Config has the same three).
+	CPUAllocationRatio  float64
+	RAMAllocationRatio  float64
+	DiskAllocationRatio float64
+	// Filters and Weighers replace the defaults (DefaultFilters with the
+	// ratios above, DefaultWeighers) when set.
+	Filters  []Filter
+	Weighers []Weigher
+	// ClaimsPerRound is how many candidates Place tries, best first, before
+	// it takes a fresh snapshot (default 8); Rounds bounds the snapshots
+	// (default 8).
+	ClaimsPerRound int
+	Rounds         int
+	// KeyPrefix isolates this scheduler's keys from another's in the same
+	// Redis (tests; two installations sharing a server). It must not contain
+	// braces: the cloud hash tag follows it.
+	KeyPrefix string
+}
+
+// Scheduler places servers: a pure Decide over a registry snapshot, then an
+// atomic claim of the best candidate that still has room. It implements
+// broker.Placer. Safe for concurrent use, across processes too.
+type Scheduler struct {
+	reg               *registry.Registry
+	keys              keys
+	cpuR, ramR, diskR float64
+	filters           []Filter
+	weighers          []Weigher
+	perRound, rounds  int
+
+	memMu   sync.Mutex // guards the cached host list
+	memRefs []hostRef
+	memAt   time.Time
+}
+
+// New returns a scheduler over reg. It does no I/O.
+func New(reg *registry.Registry, opts Options) *Scheduler {
+	s := &Scheduler{
+		reg:     reg,
+		keys:    keys{prefix: strings.NewReplacer("{", "_", "}", "_").Replace(opts.KeyPrefix)},
+		cpuR:    orDefault(opts.CPUAllocationRatio, DefaultCPUAllocationRatio),
+		ramR:    orDefault(opts.RAMAllocationRatio, DefaultRAMAllocationRatio),
+		diskR:   orDefault(opts.DiskAllocationRatio, DefaultDiskAllocationRatio),
+		filters: opts.Filters, weighers: opts.Weighers,
+		perRound: opts.ClaimsPerRound, rounds: opts.Rounds,
+	}
+	if s.filters == nil {
+		s.filters = DefaultFilters(s.cpuR, s.ramR, s.diskR)
+	}
+	if s.weighers == nil {
+		s.weighers = DefaultWeighers()
+	}
+	if s.perRound <= 0 {
+		s.perRound = 8
+	}
+	if s.rounds <= 0 {
+		s.rounds = 8
+	}
+	return s
+}
+
+// Place chooses a host for req.ServerID and claims the flavor's capacity on
+// it. A retried Place for the same server returns the placement it already
+// holds and claims nothing more. When another scheduler takes the last room
+// on a candidate first, Place tries the next one, then a fresh snapshot; it
+// answers ErrNoValidHost when nothing fits.
+func (s *Scheduler) Place(ctx context.Context, req Request) (Placement, error) {
+	if req.ServerID == "" {
+		return Placement{}, fmt.Errorf("scheduler: %w: the request has no server id", proxies.ErrInvalid)
+	}
+	if f := req.Flavor; f.VCPUs < 0 || f.RAMMB < 0 || f.DiskGB < 0 {
+		return Placement{}, fmt.Errorf("scheduler: %w: flavor %s has a negative size", proxies.ErrInvalid, f.ID)
+	}
+	if p, ok, err := s.existing(ctx, req.ServerID); err != nil || ok {
+		return p, err
+	}
+	indexed := ""
+	for range s.rounds {
+		snap, err := s.Snapshot(ctx)
+		if err != nil {
+			return Placement{}, err
+		}
+		cands := Decide(snap, req, s.filters, s.weighers)
+		if len(cands) == 0 {
+			break
+		}
+		for _, c := range cands[:min(len(cands), s.perRound)] {
+			if c.Cloud != indexed {
+				// Record the cloud first, so Release finds a claim even if
+				// this process dies right after making it.
+				if err := s.reg.Client().HSet(ctx, s.keys.claimIndex(), req.ServerID, c.Cloud).Err(); err != nil {
+					return Placement{}, err
+				}
+				indexed = c.Cloud
+			}
+			outcome, p, err := s.claim(ctx, c, req)
+			if err != nil {
+				return Placement{}, err
+			}
+			if outcome == claimOK || outcome == claimExists {
+				return p, nil
+			}
+		}
+	}
+	if indexed != "" {
+		_ = s.reg.Client().HDel(context.WithoutCancel(ctx), s.keys.claimIndex(), req.ServerID).Err()
+	}
+	return Placement{}, ErrNoValidHost
+}

@@ -1,0 +1,317 @@
+package scheduler
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/canopy-cloud/canopy/proxies"
+	"github.com/canopy-cloud/canopy/registry"
+	"github.com/redis/go-redis/v9"
+)
+
+// Layout of the scheduler's keys in the registry. Every key of one cloud sits
+// under registry.CloudTag(cloud), so a claim and the host it charges change
+// together in one Lua script, in one Cluster slot:
+//
+//	{c:<cloud>}:hosts              set of host names
+//	{c:<cloud>}:host:<name>        hash: inventory (vcpus ram disk up en az ht lb),
+//	                               usage (uv ur ud) and generation g
+//	{c:<cloud>}:claim:<server>     hash: host az vcpus ram disk project
+//	{g}:sched:clouds               set of clouds with hosts
+//	{g}:sched:claims               hash server id → cloud of its claim
+type keys struct{ prefix string }
+
+func (k keys) clouds() string              { return k.prefix + "{g}:sched:clouds" }
+func (k keys) claimIndex() string          { return k.prefix + "{g}:sched:claims" }
+func (k keys) hosts(cloud string) string   { return k.prefix + registry.CloudKey(cloud, "hosts") }
+func (k keys) host(cloud, h string) string { return k.prefix + registry.CloudKey(cloud, "host", h) }
+func (k keys) claim(cloud, server string) string {
+	return k.prefix + registry.CloudKey(cloud, "claim", server)
+}
+
+// hostFields are read, in this order, into a HostState.
+var hostFields = []string{"vcpus", "ram", "disk", "uv", "ur", "ud", "up", "en", "az", "ht", "lb", "g"}
+
+// SyncHosts writes cloud's host inventory (as a backend's Inventory reports
+// it) into the registry, leaving usage untouched, so the hosts become
+// placement candidates. Hosts the cloud no longer reports are marked down;
+// their claims stay until released.
+func (s *Scheduler) SyncHosts(ctx context.Context, cloud string, hosts []proxies.Host) error {
+	if cloud == "" {
+		return errors.New("scheduler: SyncHosts needs a cloud name")
+	}
+	rdb := s.reg.Client()
+	known, err := rdb.SMembers(ctx, s.keys.hosts(cloud)).Result()
+	if err != nil {
+		return err
+	}
+	reported := make(map[string]bool, len(hosts))
+	pipe := rdb.Pipeline()
+	pipe.SAdd(ctx, s.keys.clouds(), cloud)
+	for _, h := range hosts {
+		if h.Name == "" {
+			return errors.New("scheduler: SyncHosts: a host of cloud " + cloud + " has no name")
+		}
+		reported[h.Name] = true
+		labels, err := json.Marshal(h.Labels)
+		if err != nil {
+			return err
+		}
+		key := s.keys.host(cloud, h.Name)
+		pipe.HSet(ctx, key, "vcpus", h.VCPUs, "ram", h.RAMMB, "disk", h.DiskGB, "up", bit(h.Up), "en", bit(h.Enabled),
+			"az", h.AvailabilityZone, "ht", h.HypervisorType, "lb", labels)
+		for _, f := range []string{"uv", "ur", "ud"} {
+			pipe.HSetNX(ctx, key, f, 0)
+		}
+		pipe.HIncrBy(ctx, key, "g", 1)
+		pipe.SAdd(ctx, s.keys.hosts(cloud), h.Name)
+	}
+	for _, name := range known {
+		if !reported[name] {
+			pipe.HSet(ctx, s.keys.host(cloud, name), "up", 0)
+			pipe.HIncrBy(ctx, s.keys.host(cloud, name), "g", 1)
+		}
+	}
+	_, err = pipe.Exec(ctx)
+	s.forgetMembers()
+	return err
+}
+
+func bit(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Snapshot reads every host of every cloud from the registry, ordered by
+// cloud then host name. Which hosts exist is cached for membershipTTL (it
+// changes only when inventories are synced); their state and usage are read
+// fresh every time.
+func (s *Scheduler) Snapshot(ctx context.Context) (Snapshot, error) {
+	rdb := s.reg.Client()
+	refs, err := s.members(ctx)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if len(refs) == 0 {
+		return Snapshot{}, nil
+	}
+	pipe := rdb.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(refs))
+	for i, r := range refs {
+		cmds[i] = pipe.HMGet(ctx, s.keys.host(r.cloud, r.host), hostFields...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return Snapshot{}, err
+	}
+	snap := Snapshot{Hosts: make([]HostState, 0, len(refs))}
+	for i, r := range refs {
+		v := cmds[i].Val()
+		if v[0] == nil {
+			continue // removed meanwhile
+		}
+		h := HostState{
+			Cloud: r.cloud, Host: r.host,
+			VCPUs: atoi(v[0]), RAMMB: atoi(v[1]), DiskGB: atoi(v[2]),
+			UsedVCPUs: atoi(v[3]), UsedRAMMB: atoi(v[4]), UsedDiskGB: atoi(v[5]),
+			Up: atoi(v[6]) == 1, Enabled: atoi(v[7]) == 1,
+			AvailabilityZone: str(v[8]), HypervisorType: str(v[9]), Generation: int64(atoi(v[11])),
+		}
+		if lb := str(v[10]); lb != "" && lb != "null" {
+			_ = json.Unmarshal([]byte(lb), &h.Labels) // labels are advisory; a bad one never blocks placement
+		}
+		snap.Hosts = append(snap.Hosts, h)
+	}
+	// A stable order, so equal candidates rank the same in every process.
+	slices.SortFunc(snap.Hosts, func(a, b HostState) int {
+		if c := cmp.Compare(a.Cloud, b.Cloud); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Host, b.Host)
+	})
+	return snap, nil
+}
+
+// hostRef names one host of one cloud.
+type hostRef struct{ cloud, host string }
+
+// membershipTTL bounds how long a host added by another process's SyncHosts
+// stays invisible to this scheduler.
+const membershipTTL = time.Second
+
+// members lists every known host, from the cache when it is fresh.
+func (s *Scheduler) members(ctx context.Context) ([]hostRef, error) {
+	s.memMu.Lock()
+	if s.memRefs != nil && time.Since(s.memAt) < membershipTTL {
+		refs := s.memRefs
+		s.memMu.Unlock()
+		return refs, nil
+	}
+	s.memMu.Unlock()
+	rdb := s.reg.Client()
+	clouds, err := rdb.SMembers(ctx, s.keys.clouds()).Result()
+	if err != nil {
+		return nil, err
+	}
+	pipe := rdb.Pipeline()
+	sets := make([]*redis.StringSliceCmd, len(clouds))
+	for i, c := range clouds {
+		sets[i] = pipe.SMembers(ctx, s.keys.hosts(c))
+	}
+	if len(clouds) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, err
+		}
+	}
+	refs := []hostRef{}
+	for i, c := range clouds {
+		for _, h := range sets[i].Val() {
+			refs = append(refs, hostRef{c, h})
+		}
+	}
+	s.memMu.Lock()
+	s.memRefs, s.memAt = refs, time.Now()
+	s.memMu.Unlock()
+	return refs, nil
+}
+
+// forgetMembers drops the cached host list (after this process syncs hosts).
+func (s *Scheduler) forgetMembers() {
+	s.memMu.Lock()
+	s.memRefs = nil
+	s.memMu.Unlock()
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func atoi(v any) int {
+	n, _ := strconv.Atoi(str(v))
+	return n
+}
+
+// Lua scripts; each touches the keys of one cloud only.
+var (
+	// claimScript: KEYS host, claim. ARGV vcpus ram disk cpuRatio ramRatio
+	// diskRatio host project. Answers {status, host, az}.
+	claimScript = redis.NewScript(`
+local c = redis.call('HMGET', KEYS[2], 'host', 'az')
+if c[1] then return {'exists', c[1], c[2] or ''} end
+local h = redis.call('HMGET', KEYS[1], 'vcpus', 'ram', 'disk', 'uv', 'ur', 'ud', 'up', 'en', 'az')
+if not h[1] then return {'gone', '', ''} end
+if h[7] ~= '1' or h[8] ~= '1' then return {'down', '', ''} end
+local v, r, d = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if tonumber(h[4] or '0') + v > tonumber(h[1]) * tonumber(ARGV[4])
+  or tonumber(h[5] or '0') + r > tonumber(h[2]) * tonumber(ARGV[5])
+  or tonumber(h[6] or '0') + d > tonumber(h[3]) * tonumber(ARGV[6]) then
+  return {'full', '', ''}
+end
+redis.call('HINCRBY', KEYS[1], 'uv', v)
+redis.call('HINCRBY', KEYS[1], 'ur', r)
+redis.call('HINCRBY', KEYS[1], 'ud', d)
+redis.call('HINCRBY', KEYS[1], 'g', 1)
+redis.call('HSET', KEYS[2], 'host', ARGV[7], 'az', h[9] or '', 'vcpus', v, 'ram', r, 'disk', d, 'project', ARGV[8])
+return {'ok', ARGV[7], h[9] or ''}`)
+	// releaseScript: KEYS host, claim. ARGV host. Gives back what the claim
+	// holds, once.
+	releaseScript = redis.NewScript(`
+local c = redis.call('HMGET', KEYS[2], 'host', 'vcpus', 'ram', 'disk')
+if not c[1] then return 0 end
+if c[1] ~= ARGV[1] then return -1 end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'uv', -tonumber(c[2]))
+  redis.call('HINCRBY', KEYS[1], 'ur', -tonumber(c[3]))
+  redis.call('HINCRBY', KEYS[1], 'ud', -tonumber(c[4]))
+  redis.call('HINCRBY', KEYS[1], 'g', 1)
+end
+redis.call('DEL', KEYS[2])
+return 1`)
+)
+
+// claimOutcome is the claim script's verdict.
+type claimOutcome string
+
+const (
+	claimOK     claimOutcome = "ok"
+	claimExists claimOutcome = "exists" // this server already holds a claim in the cloud
+	claimFull   claimOutcome = "full"   // lost the race: no room any more
+	claimDown   claimOutcome = "down"
+	claimGone   claimOutcome = "gone"
+)
+
+// claim charges req's flavor to candidate c atomically.
+func (s *Scheduler) claim(ctx context.Context, c Candidate, req Request) (claimOutcome, Placement, error) {
+	f := req.Flavor
+	res, err := claimScript.Run(ctx, s.reg.Client(),
+		[]string{s.keys.host(c.Cloud, c.Host), s.keys.claim(c.Cloud, req.ServerID)},
+		f.VCPUs, f.RAMMB, f.DiskGB, s.cpuR, s.ramR, s.diskR, c.Host, req.ProjectID).StringSlice()
+	if err != nil {
+		return "", Placement{}, err
+	}
+	if len(res) != 3 {
+		return "", Placement{}, errors.New("scheduler: unexpected claim answer " + strings.Join(res, ","))
+	}
+	return claimOutcome(res[0]), Placement{Cloud: c.Cloud, Host: res[1], AvailabilityZone: res[2]}, nil
+}
+
+// existing returns the placement serverID already holds, if any.
+func (s *Scheduler) existing(ctx context.Context, serverID string) (Placement, bool, error) {
+	rdb := s.reg.Client()
+	cloud, err := rdb.HGet(ctx, s.keys.claimIndex(), serverID).Result()
+	if errors.Is(err, redis.Nil) {
+		return Placement{}, false, nil
+	}
+	if err != nil {
+		return Placement{}, false, err
+	}
+	v, err := rdb.HMGet(ctx, s.keys.claim(cloud, serverID), "host", "az").Result()
+	if err != nil {
+		return Placement{}, false, err
+	}
+	if v[0] == nil {
+		return Placement{}, false, nil
+	}
+	return Placement{Cloud: cloud, Host: str(v[0]), AvailabilityZone: str(v[1])}, true, nil
+}
+
+// Release frees serverID's claim, if it holds one. Idempotent.
+func (s *Scheduler) Release(ctx context.Context, serverID string) error {
+	rdb := s.reg.Client()
+	cloud, err := rdb.HGet(ctx, s.keys.claimIndex(), serverID).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	claimKey := s.keys.claim(cloud, serverID)
+	for range maxReleaseAttempts {
+		host, err := rdb.HGet(ctx, claimKey, "host").Result()
+		if errors.Is(err, redis.Nil) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		n, err := releaseScript.Run(ctx, rdb, []string{s.keys.host(cloud, host), claimKey}, host).Int()
+		if err != nil {
+			return err
+		}
+		if n >= 0 {
+			break
+		}
+		// -1: the claim moved to another host between the two reads; retry.
+	}
+	return rdb.HDel(ctx, s.keys.claimIndex(), serverID).Err()
+}
+
+const maxReleaseAttempts = 5

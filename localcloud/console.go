@@ -38,12 +38,12 @@ func bootLog(host string, d *domain) []string {
 		lines = append(lines, fmt.Sprintf("cloud-init[412]: ci-info: | eth | %s | %s | network %s |", n.MACAddress, strings.Join(n.FixedIPs, ","), n.NetworkID))
 	}
 	if s.PublicKey != "" {
-		lines = append(lines, "cloud-init[412]: ci-info: Authorized keys for user ubuntu: "+keyFingerprint(s.PublicKey)+" "+s.KeyName)
+		lines = append(lines, "cloud-init[412]: ci-info: Authorized keys for user canopy: "+keyFingerprint(s.PublicKey)+" "+s.KeyName)
 	}
 	lines = append(lines,
 		"cloud-init[412]: Cloud-init v. 23.1 finished. Datasource DataSourceOpenStack.",
 		"",
-		"Ubuntu 24.04 LTS "+hostname+" ttyS0",
+		"Canopy simulated guest "+hostname+" ttyS0 (no guest code runs on a simulated host)",
 		"",
 		hostname+" login: ",
 	)

@@ -1,0 +1,211 @@
+// Package app wires every part of Canopy into one running gateway: the
+// registry, identity, the API services, the broker, the scheduler and the
+// clouds. It is the one visible place where backends are wired (STYLE.md,
+// habit 3: no init() magic), shared by `canopy dev`, `canopy gateway`, the
+// end-to-end tests and the benchmarks.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/canopy-cloud/canopy/broker"
+	"github.com/canopy-cloud/canopy/gateway"
+	"github.com/canopy-cloud/canopy/gateway/compute"
+	"github.com/canopy-cloud/canopy/gateway/identity"
+	"github.com/canopy-cloud/canopy/gateway/image"
+	"github.com/canopy-cloud/canopy/gateway/network"
+	"github.com/canopy-cloud/canopy/imagestore"
+	"github.com/canopy-cloud/canopy/localcloud"
+	"github.com/canopy-cloud/canopy/proxies"
+	"github.com/canopy-cloud/canopy/proxies/metered"
+	"github.com/canopy-cloud/canopy/registry"
+	"github.com/canopy-cloud/canopy/scheduler"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Options are what the app needs beyond the registry.
+type Options struct {
+	PublicURL     string
+	Region        string
+	DataDir       string
+	KeyRepository string
+	TokenTTL      time.Duration
+	// Local is the built-in pool's configuration (simulated hosts today).
+	Local     localcloud.Config
+	LocalName string // cloud name of the pool (default "local")
+}
+
+// App is a wired Canopy gateway.
+type App struct {
+	Registry  *registry.Registry
+	Identity  *identity.Service
+	Compute   *compute.Service
+	Image     *image.Service
+	Network   *network.Service
+	Broker    *broker.Broker
+	Scheduler *scheduler.Scheduler
+	Pool      *localcloud.Pool
+	Gateway   *gateway.Gateway
+	Metrics   *prometheus.Registry
+
+	log    *slog.Logger
+	opts   Options
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New builds an App over reg. It starts nothing; call Start.
+func New(ctx context.Context, reg *registry.Registry, opts Options, log *slog.Logger) (*App, error) {
+	if opts.LocalName == "" {
+		opts.LocalName = "local"
+	}
+	if opts.KeyRepository == "" {
+		opts.KeyRepository = filepath.Join(opts.DataDir, "fernet-keys")
+	}
+	a := &App{Registry: reg, log: log, opts: opts}
+
+	id, err := identity.New(ctx, reg, identity.Options{
+		PublicURL: opts.PublicURL, Region: opts.Region, Services: gateway.DefaultServices,
+		KeyRepository: opts.KeyRepository, TokenTTL: opts.TokenTTL,
+	}, log)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	a.Identity = id
+
+	store, err := imagestore.NewFS(filepath.Join(opts.DataDir, "images"))
+	if err != nil {
+		return nil, fmt.Errorf("image store: %w", err)
+	}
+	a.Image = image.New(reg, store, image.Options{})
+	a.Network = network.New(reg, network.Options{AvailabilityZone: opts.Local.AvailabilityZone})
+
+	pool, err := localcloud.New(opts.LocalName, opts.Local, log)
+	if err != nil {
+		return nil, fmt.Errorf("local pool: %w", err)
+	}
+	a.Pool = pool
+	a.Scheduler = scheduler.New(reg, scheduler.Options{})
+	backends := map[string]proxies.Backend{opts.LocalName: metered.Wrap(pool)}
+	a.Broker = broker.New(reg, a.Scheduler, a.Image, a.Network, backends, log, broker.Options{SyncInterval: 10 * time.Second})
+	a.Compute = compute.New(reg, a.Broker, compute.Options{Zones: a.zones})
+
+	a.Gateway = gateway.New(log, a.Identity)
+	a.Gateway.Mount(a.Identity, a.Compute, a.Image, a.Network)
+
+	a.Metrics = prometheus.NewRegistry()
+	a.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.Metrics.MustRegister(gateway.Collectors()...)
+	a.Metrics.MustRegister(registry.RequestDuration, metered.CallDuration)
+	a.Gateway.HandleRaw("GET /metrics", promhttp.HandlerFor(a.Metrics, promhttp.HandlerOpts{}))
+	a.Gateway.HandleRaw("GET /healthz", http.HandlerFunc(a.healthz))
+	return a, nil
+}
+
+// Start registers the pool's hosts with the scheduler and starts the
+// background loops (revocation feed, broker workers and sync loops). Close
+// stops them.
+func (a *App) Start(ctx context.Context) error {
+	hosts, err := a.Pool.Inventory().Hosts(ctx)
+	if err != nil {
+		return fmt.Errorf("local pool inventory: %w", err)
+	}
+	if err := a.Scheduler.SyncHosts(ctx, a.opts.LocalName, hosts); err != nil {
+		return fmt.Errorf("register hosts: %w", err)
+	}
+	ctx, a.cancel = context.WithCancel(ctx)
+	a.goRun(ctx, "identity", a.Identity.Run)
+	a.goRun(ctx, "image", a.Image.Run)
+	a.goRun(ctx, "broker", func(ctx context.Context) error { a.Broker.Run(ctx); return nil })
+	return nil
+}
+
+func (a *App) goRun(ctx context.Context, name string, run func(context.Context) error) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Error("background loop stopped", "loop", name, "err", err)
+		}
+	}()
+}
+
+// Handler is the gateway's HTTP handler.
+func (a *App) Handler() http.Handler { return a.Gateway.Handler() }
+
+// Serve serves HTTP on l until ctx ends, then shuts down gracefully.
+func (a *App) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	}
+}
+
+// Close stops the background loops and the pool, and waits for them.
+func (a *App) Close() {
+	if a.cancel != nil {
+		a.cancel()
+	}
+	a.Broker.Close()
+	a.Image.Close()
+	a.wg.Wait()
+	_ = a.Pool.Close()
+}
+
+func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.Registry.Client().Ping(ctx).Err(); err != nil {
+		http.Error(w, "registry unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ok\n"))
+}
+
+// zones lists the availability zones of the scheduler's hosts for Nova's
+// os-availability-zone: a zone is available when one of its hosts is up and
+// enabled.
+func (a *App) zones(ctx context.Context) ([]compute.Zone, error) {
+	snap, err := a.Scheduler.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]*compute.Zone{}
+	var order []string
+	for _, h := range snap.Hosts {
+		z := byName[h.AvailabilityZone]
+		if z == nil {
+			z = &compute.Zone{Name: h.AvailabilityZone}
+			byName[h.AvailabilityZone] = z
+			order = append(order, h.AvailabilityZone)
+		}
+		z.Hosts = append(z.Hosts, h.Host)
+		if h.Up && h.Enabled {
+			z.Available = true
+		}
+	}
+	sort.Strings(order)
+	out := make([]compute.Zone, 0, len(order))
+	for _, n := range order {
+		out = append(out, *byName[n])
+	}
+	return out, nil
+}

@@ -30,7 +30,14 @@ IMAGE_REF=$(echo "$images" | sed -n 1p)
 IMAGE_REF_ALT=$(echo "$images" | sed -n 2p)
 public_net=$(/usr/bin/openstack network list --external -f value -c ID 2>/dev/null | head -1 || true)
 export IMAGE_REF IMAGE_REF_ALT CLOUDS_YAML=$clouds OS_AUTH_URL="http://127.0.0.1:$port/identity/v3" TEMPEST_WORKDIR=$work/tempest
-[ -n "$public_net" ] && export PUBLIC_NETWORK_ID=$public_net
+# run-tempest.sh's own floating_ips line turns PUBLIC_NETWORK_ID into "true<id>", which
+# oslo.config rejects (every test then fails in setUpClass); pass the network through
+# TEMPEST_FEATURES instead, where later lines override the script's defaults.
+features=${TEMPEST_FEATURES:-}
+if [ -n "$public_net" ]; then
+  features=$'[network]\npublic_network_id = '"$public_net"$'\nfloating_network_name = public\n[network-feature-enabled]\nfloating_ips = true\n'"$features"
+fi
+export TEMPEST_FEATURES=$features
 
 set +e
 bash "$runner" "$list" | tee "$work/summary.txt"

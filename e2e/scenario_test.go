@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -144,4 +145,26 @@ func hasField(rows []map[string]any, key, want string) bool {
 		}
 	}
 	return false
+}
+
+// TestMetrics checks that /metrics exposes the API, registry and backend
+// series after the scenario's traffic.
+func TestMetrics(t *testing.T) {
+	// Make sure at least one API call and one backend call happened.
+	osc(t, "demo", "server", "list")
+	resp, err := http.Get(dev.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`canopy_api_request_duration_seconds_count{method="GET",route="GET /compute/v2.1/servers/detail",service="compute",status="200"}`,
+		`canopy_registry_command_duration_seconds_count`,
+		`canopy_backend_call_duration_seconds_count{cloud="local",operation="Hosts",outcome="ok"}`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }

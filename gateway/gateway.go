@@ -94,6 +94,10 @@ func (rt *Router) mount(pattern string, h HandlerFunc, authRequired bool) {
 	g.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
+		if service == "compute" {
+			// Nova sends its request id under both names; tempest reads this one.
+			w.Header().Set("X-Compute-Request-Id", wire.RequestID(r.Context()))
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				wire.Logger(r.Context()).Error("panic in handler", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))

@@ -233,3 +233,32 @@ func fromU128(hi, lo uint64, is4 bool) netip.Addr {
 	}
 	return a
 }
+
+// Allocated returns every allocated address (as text) and its owner.
+func (a *SubnetIPs) Allocated(ctx context.Context) (map[string]string, error) {
+	return a.rdb.HGetAll(ctx, a.alloc).Result()
+}
+
+// InPools reports whether ip is inside the allocator's pools.
+func (a *SubnetIPs) InPools(ip netip.Addr) bool { return a.inPools(ip) }
+
+// Repool moves the allocator's state to pools (the subnet's pools
+// changed; a is the allocator of the new pools): released addresses
+// outside them leave the free list and the cursor restarts at the first
+// pool, so new ranges are reachable. The alloc hash keeps arbitrating every
+// address, so addresses already held are skipped, never handed out twice.
+func (a *SubnetIPs) Repool(ctx context.Context) error {
+	free, err := a.rdb.LRange(ctx, a.free, 0, -1).Result()
+	if err != nil {
+		return err
+	}
+	pipe := a.rdb.TxPipeline()
+	for _, s := range free {
+		if ip, err := netip.ParseAddr(s); err != nil || !a.inPools(ip) {
+			pipe.LRem(ctx, a.free, 0, s)
+		}
+	}
+	pipe.Set(ctx, a.cursor, 0, 0)
+	_, err = pipe.Exec(ctx)
+	return err
+}

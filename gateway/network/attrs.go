@@ -26,6 +26,12 @@ func readBody(r *http.Request, resource string, allowed []string) (attrs, error)
 	if !ok {
 		return nil, badRequest("Unable to find '%s' in request body", resource)
 	}
+	return parseAttrs(raw, resource, allowed)
+}
+
+// parseAttrs decodes one resource object and rejects attributes outside
+// allowed.
+func parseAttrs(raw json.RawMessage, resource string, allowed []string) (attrs, error) {
 	var a attrs
 	if err := json.Unmarshal(raw, &a); err != nil || a == nil {
 		return nil, badRequest("Invalid input for %s. Reason: the body is not a JSON object.", resource)

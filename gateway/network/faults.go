@@ -2,7 +2,6 @@ package network
 
 import (
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/canopy-cloud/canopy/gateway/wire"
@@ -37,10 +36,6 @@ func policyDenied(rule string) *wire.Error {
 
 func conflict(typ, format string, args ...any) *wire.Error {
 	return wire.Conflict(format, args...).WithType(typ)
-}
-
-func notImplemented(what string) *wire.Error {
-	return wire.Errorf(http.StatusNotImplemented, "%s is not implemented.", what).WithType("NotImplemented")
 }
 
 func unrecognized(keys []string) *wire.Error {

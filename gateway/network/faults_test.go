@@ -67,8 +67,18 @@ func TestFaults(t *testing.T) {
 			"Unable to complete operation on subnet " + sid + ": One or more ports have an IP allocation from this subnet."},
 		{"alt deletes demo's port", "alt", "DELETE", "/network/v2.0/ports/" + port["id"].(string), "", 404, "PortNotFound",
 			"Port " + port["id"].(string) + " could not be found."},
-		{"changing fixed_ips", "demo", "PUT", "/network/v2.0/ports/" + port["id"].(string), `{"port": {"fixed_ips": []}}`, 501, "NotImplemented",
-			"Changing fixed_ips or mac_address of an existing port is not implemented."},
+		{"member changes a MAC", "demo", "PUT", "/network/v2.0/ports/" + port["id"].(string), `{"port": {"mac_address": "fa:16:3e:00:00:01"}}`, 403, "PolicyNotAuthorized",
+			"(rule:update_port:mac_address) is disallowed by policy"},
+		{"duplicate fixed IPs", "demo", "PUT", "/network/v2.0/ports/" + port["id"].(string), `{"port": {"fixed_ips": [{"ip_address": "10.0.0.5"}, {"ip_address": "10.0.0.5"}]}}`, 400, "InvalidInput",
+			"Invalid input for operation: Duplicate IP address '10.0.0.5'"},
+		{"pair without ip", "demo", "PUT", "/network/v2.0/ports/" + port["id"].(string), `{"port": {"allowed_address_pairs": [{"mac_address": "fa:16:3e:00:00:01"}]}}`, 400,
+			"AllowedAddressPairsMissingIP", "AllowedAddressPair must contain ip_address"},
+		{"pair with bad cidr", "demo", "PUT", "/network/v2.0/ports/" + port["id"].(string), `{"port": {"allowed_address_pairs": [{"ip_address": "10.0.0.0/33"}]}}`, 400,
+			"HTTPBadRequest", "'10.0.0.0/33' is not a valid IP subnet"},
+		{"pair with bad mac", "demo", "PUT", "/network/v2.0/ports/" + port["id"].(string), `{"port": {"allowed_address_pairs": [{"ip_address": "10.0.0.9", "mac_address": "zz"}]}}`, 400,
+			"HTTPBadRequest", "'zz' is not a valid MAC address"},
+		{"duplicate pair", "demo", "PUT", "/network/v2.0/ports/" + port["id"].(string), `{"port": {"allowed_address_pairs": [{"ip_address": "10.0.0.9"}, {"ip_address": "10.0.0.9"}]}}`, 400,
+			"DuplicateAddressPairInRequest", "Request contains duplicate address pair: mac_address None ip_address 10.0.0.9."},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

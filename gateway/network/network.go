@@ -1,5 +1,5 @@
 // Package network is the gateway's Neutron v2.0 API: networks, subnets,
-// ports, security groups, routers and quotas, with addresses allocated
+// ports, security groups, routers, floating IPs and quotas, with addresses allocated
 // atomically in the registry. It also implements broker.Ports, the seam
 // through which compute creates and binds server ports, and EnsureNetwork and
 // EnsureExternalNetwork for bootstrap.
@@ -65,6 +65,9 @@ type Service struct {
 	secGroups *registry.Collection[secGroup]
 	ruleRefs  *registry.Collection[sgRuleRef]
 	routers   *registry.Collection[router]
+	fips      *registry.Collection[floatingIP]
+	// portExtras hold ports' allowed address pairs.
+	portExtras *registry.Collection[portExtra]
 }
 
 var (
@@ -84,6 +87,9 @@ func New(reg *registry.Registry, opts Options) *Service {
 		secGroups: registry.NewCollection[secGroup](reg, kindSecGroup, nil),
 		ruleRefs:  registry.NewCollection[sgRuleRef](reg, kindSecGroupRule, nil),
 		routers:   registry.NewCollection[router](reg, kindRouter, nil),
+		fips:      registry.NewCollection[floatingIP](reg, kindFloatingIP, nil),
+
+		portExtras: registry.NewCollection[portExtra](reg, kindPortExtra, nil),
 	}
 }
 
@@ -132,6 +138,12 @@ func (s *Service) Register(rt *gateway.Router) {
 	r.Handle("DELETE "+routeRouter, s.deleteRouter)
 	r.Handle(routeRouterAddIface, s.addRouterInterface)
 	r.Handle(routeRouterDelIface, s.removeRouterInterface)
+
+	r.Handle("GET "+routeFloatingIPs, s.listFloatingIPs)
+	r.Handle("POST "+routeFloatingIPs, s.createFloatingIP)
+	r.Handle("GET "+routeFloatingIP, s.showFloatingIP)
+	r.Handle("PUT "+routeFloatingIP, s.updateFloatingIP)
+	r.Handle("DELETE "+routeFloatingIP, s.deleteFloatingIP)
 
 	r.Handle("GET "+routeQuota, s.showQuota)
 	r.Handle("PUT "+routeQuota, s.updateQuota)

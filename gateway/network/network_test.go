@@ -21,8 +21,8 @@ import (
 	"github.com/canopy-cloud/canopy/registry"
 )
 
-// fakeAuth knows three tokens: demo and alt (members of their projects) and
-// admin.
+// fakeAuth knows the tokens demo and alt (members of their projects),
+// reader, admin, and member:<project> (a member of any project).
 type fakeAuth struct{}
 
 func (fakeAuth) Authenticate(_ context.Context, tok string) (*wire.Principal, error) {
@@ -33,6 +33,9 @@ func (fakeAuth) Authenticate(_ context.Context, tok string) (*wire.Principal, er
 		return &wire.Principal{UserID: "r", ProjectID: "demo-project", Roles: []string{"reader"}}, nil
 	case "admin":
 		return &wire.Principal{UserID: "admin-user", ProjectID: "admin-project", Roles: []string{"admin", "member"}}, nil
+	}
+	if project, ok := strings.CutPrefix(tok, "member:"); ok { // a fresh project per test on the shared redis
+		return &wire.Principal{UserID: project + "-user", ProjectID: project, Roles: []string{"member", "reader"}}, nil
 	}
 	return nil, wire.Unauthorized("The request you have made requires authentication.")
 }

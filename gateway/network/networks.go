@@ -92,39 +92,57 @@ func (s *Service) createNetwork(w http.ResponseWriter, r *http.Request) error {
 	if !p.CanWrite() {
 		return policyDenied("create_network")
 	}
-	a, err := readBody(r, "network", networkCreateAttrs)
+	items, bulk, err := readBodies(r, "network", networkCreateAttrs)
 	if err != nil {
 		return err
 	}
+	return s.createEach(w, r, "network", bulk, items, func(ctx context.Context, a attrs) (map[string]any, func(), error) {
+		n, err := s.createNetworkFrom(ctx, p, a)
+		if err != nil {
+			return nil, nil, err
+		}
+		return s.renderNetwork(n), func() { s.undoNetwork(ctx, n) }, nil
+	})
+}
+
+// createNetworkFrom creates one network from a validated-to-be body.
+func (s *Service) createNetworkFrom(ctx context.Context, p *wire.Principal, a attrs) (*registry.Network, error) {
 	projectID, err := a.project(p, "create_network")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	now := s.now()
 	n := &registry.Network{ID: s.opts.NewID(), ProjectID: projectID, AdminStateUp: true, MTU: s.opts.MTU,
 		Status: "ACTIVE", Subnets: []string{}, Tags: []string{}, Revision: 1, Created: now, Updated: now}
 	if err := s.applyNetworkAttrs(p, a, n, "create_network"); err != nil {
-		return err
+		return nil, err
 	}
 	if hints, ok := a["availability_zone_hints"]; ok {
 		var hs []string
 		if err := json.Unmarshal(hints, &hs); err != nil {
-			return invalidAttr("availability_zone_hints", "'%s' is not a list", string(hints))
+			return nil, invalidAttr("availability_zone_hints", "'%s' is not a list", string(hints))
 		}
 		for _, h := range hs {
 			if h != s.opts.AvailabilityZone {
-				return wire.NotFound("AvailabilityZone %s could not be found.", h).WithType("AvailabilityZoneNotFound")
+				return nil, wire.NotFound("AvailabilityZone %s could not be found.", h).WithType("AvailabilityZoneNotFound")
 			}
 		}
 	}
-	if err := s.checkQuota(r.Context(), projectID, quotaNetwork, 1); err != nil {
-		return err
+	release, err := s.reserveQuota(ctx, projectID, quotaNetwork, n.ID)
+	if err != nil {
+		return nil, err
 	}
-	if err := s.networks.Create(r.Context(), projectID, n.ID, now, n); err != nil {
-		return err
+	defer release()
+	if err := s.networks.Create(ctx, projectID, n.ID, now, n); err != nil {
+		return nil, err
 	}
-	wire.WriteJSON(w, http.StatusCreated, map[string]any{"network": s.renderNetwork(n)})
-	return nil
+	return n, nil
+}
+
+// undoNetwork removes a network a failed bulk create made (it has no
+// subnets or ports yet).
+func (s *Service) undoNetwork(ctx context.Context, n *registry.Network) {
+	_ = s.networks.Delete(context.WithoutCancel(ctx), n.ProjectID, n.ID)
 }
 
 // applyNetworkAttrs validates and applies the writable attributes of a
@@ -228,14 +246,23 @@ func (s *Service) deleteNetwork(w http.ResponseWriter, r *http.Request) error {
 	if n.ProjectID != p.ProjectID && !p.IsAdmin() || !p.CanWrite() {
 		return policyDenied("delete_network")
 	}
-	ports, err := s.networkPorts(ctx, n)
+	ids, unlock, err := s.lockNetworkForDelete(ctx, n)
 	if err != nil {
 		return err
 	}
+	slices.Sort(ids)
+	ports, err := s.ports.GetMany(ctx, "*", ids)
+	if err != nil {
+		unlock()
+		return err
+	}
+	inUse := len(ports) < len(ids) // a port create in flight
 	for _, pt := range ports {
-		if !isServicePort(pt.DeviceOwner) {
-			return conflict("NetworkInUse", "Unable to complete operation on network %s. There are one or more ports still in use on the network.", id)
-		}
+		inUse = inUse || !isServicePort(pt.DeviceOwner)
+	}
+	if inUse {
+		unlock()
+		return conflict("NetworkInUse", "Unable to complete operation on network %s. There are one or more ports still in use on the network.", id)
 	}
 	for _, pt := range ports {
 		if err := s.removePort(ctx, pt); err != nil && !errors.Is(err, registry.ErrNotFound) {

@@ -21,14 +21,14 @@ var portFilters = []string{"id", "name", "description", "network_id", "mac_addre
 
 var portCreateAttrs = []string{"name", "description", "network_id", "admin_state_up", "mac_address", "fixed_ips", "device_id",
 	"device_owner", "binding:host_id", "binding:vnic_type", "binding:profile", "project_id", "tenant_id", "port_security_enabled",
-	"security_groups"}
+	"security_groups", "allowed_address_pairs"}
 
 var portUpdateAttrs = []string{"name", "description", "admin_state_up", "mac_address", "fixed_ips", "device_id", "device_owner",
-	"binding:host_id", "binding:vnic_type", "binding:profile", "port_security_enabled", "security_groups"}
+	"binding:host_id", "binding:vnic_type", "binding:profile", "port_security_enabled", "security_groups", "allowed_address_pairs"}
 
 var macRE = regexp.MustCompile(`^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$`)
 
-func renderPort(pt *registry.Port) map[string]any {
+func renderPort(pt *registry.Port, pairs []addressPair) map[string]any {
 	ips := make([]map[string]any, 0, len(pt.FixedIPs))
 	for _, f := range pt.FixedIPs {
 		ips = append(ips, map[string]any{"subnet_id": f.SubnetID, "ip_address": f.IPAddress})
@@ -49,7 +49,7 @@ func renderPort(pt *registry.Port) map[string]any {
 		"id": pt.ID, "name": pt.Name, "description": pt.Description, "network_id": pt.NetworkID,
 		"admin_state_up": pt.AdminStateUp, "mac_address": pt.MACAddress, "fixed_ips": ips,
 		"device_id": pt.DeviceID, "device_owner": pt.DeviceOwner, "status": pt.Status,
-		"security_groups": sgs, "tags": tags, "allowed_address_pairs": []any{},
+		"security_groups": sgs, "tags": tags, "allowed_address_pairs": renderPairs(pt, pairs),
 		"port_security_enabled": true,
 		"binding:host_id":       pt.BindingHost, "binding:vif_type": vif, "binding:vif_details": map[string]any{},
 		"binding:vnic_type": "normal", "binding:profile": map[string]any{},
@@ -84,9 +84,13 @@ func (s *Service) listPorts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	pairs, err := s.pairsOf(r.Context(), all)
+	if err != nil {
+		return err
+	}
 	items := make([]map[string]any, 0, len(all))
 	for _, pt := range all {
-		items = append(items, renderPort(pt))
+		items = append(items, renderPort(pt, pairs[pt.ID]))
 	}
 	return respond(w, r, lq, "ports", "Port", items)
 }
@@ -96,7 +100,11 @@ func (s *Service) showPort(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	wire.WriteJSON(w, http.StatusOK, map[string]any{"port": project(renderPort(pt), showFields(r))})
+	pairs, err := s.pairsOf(r.Context(), []*registry.Port{pt})
+	if err != nil {
+		return err
+	}
+	wire.WriteJSON(w, http.StatusOK, map[string]any{"port": project(renderPort(pt, pairs[pt.ID]), showFields(r))})
 	return nil
 }
 
@@ -126,60 +134,83 @@ func (s *Service) createPort(w http.ResponseWriter, r *http.Request) error {
 	if !p.CanWrite() {
 		return policyDenied("create_port")
 	}
-	a, err := readBody(r, "port", portCreateAttrs)
+	items, bulk, err := readBodies(r, "port", portCreateAttrs)
 	if err != nil {
 		return err
 	}
+	return s.createEach(w, r, "port", bulk, items, func(ctx context.Context, a attrs) (map[string]any, func(), error) {
+		pt, pairs, err := s.createPortFrom(ctx, p, a)
+		if err != nil {
+			return nil, nil, err
+		}
+		return renderPort(pt, pairs), func() { _ = s.removePort(context.WithoutCancel(ctx), pt) }, nil
+	})
+}
+
+// createPortFrom creates one port from its body.
+func (s *Service) createPortFrom(ctx context.Context, p *wire.Principal, a attrs) (*registry.Port, []addressPair, error) {
 	netID, err := a.uuid("network_id")
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if netID == nil {
-		return required("network_id")
+		return nil, nil, required("network_id")
 	}
 	n, err := s.network(ctx, p, *netID)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	req := portRequest{adminUp: true}
 	if req.projectID, err = a.project(p, "create_port"); err != nil {
-		return err
+		return nil, nil, err
 	}
 	if err := parsePortCommon(a, p, &req.name, &req.desc, &req.adminUp, &req.deviceID, &req.deviceOwner, &req.hostID, "create_port"); err != nil {
-		return err
+		return nil, nil, err
 	}
 	if v, err := a.str("mac_address", 0); err != nil {
-		return err
+		return nil, nil, err
 	} else if v != nil {
 		if !macRE.MatchString(*v) {
-			return invalidAttr("mac_address", "'%s' is not a valid MAC address", *v)
+			return nil, nil, invalidAttr("mac_address", "'%s' is not a valid MAC address", *v)
 		}
 		if n.ProjectID != p.ProjectID && !p.IsAdmin() {
-			return policyDenied("create_port:mac_address")
+			return nil, nil, policyDenied("create_port:mac_address")
 		}
 		req.mac = strings.ToLower(*v)
 	}
 	if raw, ok := a["fixed_ips"]; ok {
 		req.fixedGiven = true
 		if req.fixed, err = parseFixedIPs(raw); err != nil {
-			return err
+			return nil, nil, err
+		}
+	}
+	var pairs []addressPair
+	if a.has("allowed_address_pairs") {
+		if pairs, err = parseAddressPairs(a); err != nil {
+			return nil, nil, err
 		}
 	}
 	if a.has("security_groups") {
 		req.groupsGiven = true
 		if req.groups, err = parseGroupIDs(a); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
-	if err := s.checkQuota(ctx, req.projectID, quotaPort, 1); err != nil {
-		return err
-	}
-	pt, err := s.makePort(ctx, s.opts.NewID(), p.IsAdmin() || n.ProjectID == p.ProjectID, n, req)
+	id := s.opts.NewID()
+	release, err := s.reserveQuota(ctx, req.projectID, quotaPort, id)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	wire.WriteJSON(w, http.StatusCreated, map[string]any{"port": renderPort(pt)})
-	return nil
+	defer release()
+	pt, err := s.makePort(ctx, id, p.IsAdmin() || n.ProjectID == p.ProjectID, n, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.storePairs(ctx, pt, pairs); err != nil {
+		_ = s.removePort(context.WithoutCancel(ctx), pt)
+		return nil, nil, err
+	}
+	return pt, pairs, nil
 }
 
 // parsePortCommon reads the attributes create and update share.
@@ -294,7 +325,7 @@ func (s *Service) makePort(ctx context.Context, id string, ownerOrAdmin bool, n 
 			rdb.SRem(context.WithoutCancel(ctx), netPortsKey(n), id)
 		}
 	}()
-	if err = rdb.SAdd(ctx, netPortsKey(n), id).Err(); err != nil {
+	if err = s.joinNetwork(ctx, n, id); err != nil {
 		return nil, err
 	}
 	if err = s.attachGroups(ctx, req.projectID, id, groups); err != nil {
@@ -402,6 +433,9 @@ func (s *Service) allocateRequested(ctx context.Context, ownerOrAdmin bool, n *r
 				return fail(err)
 			}
 		}
+		if err := s.keepAllocation(ctx, sub, ips, ip, portID); err != nil {
+			return fail(err)
+		}
 		taken = append(taken, registry.FixedIP{SubnetID: sub.ID, IPAddress: ip.String()})
 	}
 	return taken, nil
@@ -441,6 +475,9 @@ func (s *Service) allocateDefault(ctx context.Context, n *registry.Network, subs
 				s.releaseIPs(ctx, portID, taken)
 				return nil, err
 			}
+			if s.keepAllocation(ctx, sub, ips, ip, portID) != nil {
+				continue // the subnet is being deleted
+			}
 			taken = append(taken, registry.FixedIP{SubnetID: sub.ID, IPAddress: ip.String()})
 			done = true
 			break
@@ -472,64 +509,6 @@ func (s *Service) releaseIPs(ctx context.Context, portID string, ips []registry.
 	}
 }
 
-func (s *Service) updatePort(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	p := wire.PrincipalFrom(ctx)
-	id := r.PathValue("id")
-	cur, err := s.port(ctx, p, id)
-	if err != nil {
-		return err
-	}
-	if !p.CanWrite() {
-		return policyDenied("update_port")
-	}
-	a, err := readBody(r, "port", portUpdateAttrs)
-	if err != nil {
-		return err
-	}
-	if a.has("fixed_ips") || a.has("mac_address") {
-		return notImplemented("Changing fixed_ips or mac_address of an existing port")
-	}
-	var groups []string
-	if a.has("security_groups") {
-		if groups, err = parseGroupIDs(a); err != nil {
-			return err
-		}
-		if err := s.attachGroups(ctx, cur.ProjectID, id, without(groups, cur.SecurityGroups)); err != nil {
-			return err
-		}
-	}
-	var before []string
-	pt, err := s.ports.Update(ctx, cur.ProjectID, id, func(pt *registry.Port) error {
-		before = pt.SecurityGroups
-		if a.has("security_groups") {
-			pt.SecurityGroups = groups
-		}
-		if err := parsePortCommon(a, p, &pt.Name, &pt.Description, &pt.AdminStateUp, &pt.DeviceID, &pt.DeviceOwner, &pt.BindingHost, "update_port"); err != nil {
-			return err
-		}
-		pt.Status = "DOWN"
-		if pt.DeviceID != "" {
-			pt.Status = "ACTIVE"
-		}
-		pt.Revision++
-		pt.Updated = s.now()
-		return nil
-	})
-	if err != nil {
-		s.unbindGroups(ctx, cur.ProjectID, id, without(groups, cur.SecurityGroups))
-		if errors.Is(err, registry.ErrNotFound) {
-			return portNotFound(id)
-		}
-		return err
-	}
-	if a.has("security_groups") {
-		s.unbindGroups(ctx, cur.ProjectID, id, without(before, groups))
-	}
-	wire.WriteJSON(w, http.StatusOK, map[string]any{"port": renderPort(pt)})
-	return nil
-}
-
 func (s *Service) deletePort(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	p := wire.PrincipalFrom(ctx)
@@ -554,6 +533,12 @@ func (s *Service) deletePort(w http.ResponseWriter, r *http.Request) error {
 // twice).
 func (s *Service) removePort(ctx context.Context, pt *registry.Port) error {
 	if err := s.ports.Delete(ctx, pt.ProjectID, pt.ID); err != nil {
+		return err
+	}
+	if err := s.disassociatePort(ctx, pt); err != nil {
+		return err
+	}
+	if err := s.storePairs(ctx, pt, nil); err != nil {
 		return err
 	}
 	s.releaseIPs(ctx, pt.ID, pt.FixedIPs)

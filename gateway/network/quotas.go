@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/canopy-cloud/canopy/gateway/wire"
 	"github.com/canopy-cloud/canopy/registry"
@@ -72,31 +73,79 @@ func (s *Service) usage(ctx context.Context, projectID, resource string) (int, e
 	case quotaSecGroupRule:
 		n, err = s.ruleRefs.Count(ctx, projectID)
 	case quotaFloatingIP:
-		n = 0
+		n, err = s.fips.Count(ctx, projectID)
 	}
 	return int(n), err
 }
 
-// checkQuota refuses a create of want more of resource beyond the project's
-// limit with Neutron's OverQuota (409). The count and the create are not one
-// transaction: concurrent creates can overshoot a limit by their number.
-func (s *Service) checkQuota(ctx context.Context, projectID, resource string, want int) error {
-	lim, err := s.limits(ctx, projectID)
+// quotaKinds maps each quota resource to the records it counts.
+var quotaKinds = map[string]registry.Kind{
+	quotaNetwork: registry.KindNetwork, quotaSubnet: registry.KindSubnet, quotaPort: registry.KindPort,
+	quotaRouter: kindRouter, quotaFloatingIP: kindFloatingIP, quotaSecGroup: kindSecGroup, quotaSecGroupRule: kindSecGroupRule,
+}
+
+// reservationTTL bounds how long a crashed create keeps its reservation.
+const reservationTTL = time.Minute
+
+func reservationsKey(projectID, resource string) string {
+	return registry.Key(projectID, "quota", "resv", resource)
+}
+
+// reserveScript counts a project's records of one kind (the index) plus
+// the reservations of creates in flight whose record does not exist yet,
+// and reserves the new ids only if they fit under the limit (HGET of the
+// project's quota hash, else the default). Every key is in the project's
+// slot, so the count and the reservation are one atomic step: concurrent
+// creates can never overshoot a limit.
+//
+// KEYS: quota hash, index, reservations. ARGV: resource, default limit,
+// now (ms), expiry (ms), ids...
+var reserveScript = redis.NewScript(`
+local lim = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[3])
+if lim >= 0 then
+  local used = redis.call('ZCARD', KEYS[2])
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+    if not redis.call('ZSCORE', KEYS[2], id) then used = used + 1 end
+  end
+  if used + #ARGV - 4 > lim then return 0 end
+end
+for i = 5, #ARGV do redis.call('ZADD', KEYS[3], ARGV[4], ARGV[i]) end
+redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[4]) - tonumber(ARGV[3]))
+return 1`)
+
+// reserveQuota reserves ids (the records about to be created) of resource
+// for a project, or refuses with Neutron's OverQuota (409). The returned
+// release drops the reservation; call it once the creates are done
+// (stored or failed).
+func (s *Service) reserveQuota(ctx context.Context, projectID, resource string, ids ...string) (func(), error) {
+	def := 0
+	for _, d := range quotaDefaults {
+		if d.name == resource {
+			def = d.limit
+		}
+	}
+	now := time.Now()
+	args := []any{resource, def, now.UnixMilli(), now.Add(reservationTTL).UnixMilli()}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	key := reservationsKey(projectID, resource)
+	ok, err := reserveScript.Run(ctx, s.reg.Client(),
+		[]string{quotaKey(projectID), registry.IndexKey(projectID, quotaKinds[resource]), key}, args...).Int()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	limit := lim[resource]
-	if limit < 0 {
-		return nil
+	if ok == 0 {
+		return nil, conflict("OverQuota", "Quota exceeded for resources: ['%s'].", resource)
 	}
-	used, err := s.usage(ctx, projectID, resource)
-	if err != nil {
-		return err
-	}
-	if used+want > limit {
-		return conflict("OverQuota", "Quota exceeded for resources: ['%s'].", resource)
-	}
-	return nil
+	return func() {
+		members := make([]any, len(ids))
+		for i, id := range ids {
+			members[i] = id
+		}
+		s.reg.Client().ZRem(context.WithoutCancel(ctx), key, members...)
+	}, nil
 }
 
 // canReadQuota is Neutron's get_quota policy: one's own project, or admin.

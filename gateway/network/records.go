@@ -13,6 +13,7 @@ const (
 	kindSecGroup     registry.Kind = "secgroup"
 	kindSecGroupRule registry.Kind = "sgrule"
 	kindRouter       registry.Kind = "router"
+	kindFloatingIP   registry.Kind = "floatingip"
 )
 
 // secGroup is a Neutron security group. Its rules live inside the record so
@@ -87,4 +88,39 @@ type routerGateway struct {
 type routerInterface struct {
 	PortID   string `json:"port_id"`
 	SubnetID string `json:"subnet_id"`
+}
+
+// floatingIP is a Neutron floating IP. Its address is held by a hidden port
+// on the external network (device_owner network:floatingip, no project), as
+// Neutron does it, so the external network's allocator and in-use checks
+// see it. The association (port, fixed address) is arbitrated by a claim in
+// the internal port's project slot (see fipassoc.go).
+type floatingIP struct {
+	ID           string    `json:"id"`
+	ProjectID    string    `json:"project_id"`
+	NetworkID    string    `json:"floating_network_id"`
+	Address      string    `json:"floating_ip_address"`
+	ExternalPort string    `json:"floating_port_id"`
+	PortID       string    `json:"port_id,omitempty"`
+	PortProject  string    `json:"port_project_id,omitempty"`
+	FixedIP      string    `json:"fixed_ip_address,omitempty"`
+	RouterID     string    `json:"router_id,omitempty"`
+	Description  string    `json:"description"`
+	Revision     int       `json:"revision_number"`
+	Created      time.Time `json:"created_at"`
+	Updated      time.Time `json:"updated_at"`
+}
+
+// association is where a floating IP points: nothing (the zero value), or
+// a fixed address of a port behind a router.
+type association struct {
+	PortID, PortProject, FixedIP, RouterID string
+}
+
+func (f *floatingIP) association() association {
+	return association{PortID: f.PortID, PortProject: f.PortProject, FixedIP: f.FixedIP, RouterID: f.RouterID}
+}
+
+func (f *floatingIP) setAssociation(a association) {
+	f.PortID, f.PortProject, f.FixedIP, f.RouterID = a.PortID, a.PortProject, a.FixedIP, a.RouterID
 }

@@ -169,6 +169,13 @@ func (s *Service) removeRouterInterface(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
+	for _, itf := range rt.Interfaces {
+		if itf.SubnetID == subnetID || itf.PortID == portID {
+			if err := s.checkInterfaceFreeOfFloatingIPs(ctx, rt, itf.SubnetID); err != nil {
+				return err
+			}
+		}
+	}
 	var gone routerInterface
 	updated, err := s.routers.Update(ctx, rt.ProjectID, rt.ID, func(cur *router) error {
 		i := slices.IndexFunc(cur.Interfaces, func(x routerInterface) bool {

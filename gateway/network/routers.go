@@ -111,6 +111,9 @@ func parseGateway(a attrs, p *wire.Principal) (*gatewayRequest, error) {
 	if err := json.Unmarshal(a["external_gateway_info"], &in); err != nil {
 		return nil, invalidAttr("external_gateway_info", "'%s' is not a dictionary", string(a["external_gateway_info"]))
 	}
+	if len(in) == 0 {
+		return nil, nil // Neutron's dict_or_nodata: an empty dict is no gateway
+	}
 	g := attrs(in)
 	for k := range g {
 		if k != "network_id" && k != "enable_snat" {
@@ -162,9 +165,11 @@ func (s *Service) createRouter(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if err := s.checkQuota(ctx, projectID, quotaRouter, 1); err != nil {
+	release, err := s.reserveQuota(ctx, projectID, quotaRouter, rt.ID)
+	if err != nil {
 		return err
 	}
+	defer release()
 	if gw != nil {
 		if err := s.attachGateway(ctx, p, rt, gw); err != nil {
 			return err
@@ -260,6 +265,11 @@ func (s *Service) updateRouter(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		next = &router{ID: cur.ID}
+		if gw == nil || cur.Gateway == nil || gw.networkID != cur.Gateway.NetworkID {
+			if err := s.checkGatewayFreeOfFloatingIPs(ctx, cur); err != nil {
+				return err
+			}
+		}
 		if gw != nil && cur.Gateway != nil && gw.networkID == cur.Gateway.NetworkID {
 			next.GatewayPortID, next.Gateway = cur.GatewayPortID, &routerGateway{NetworkID: gw.networkID, EnableSNAT: gw.snat, FixedIPs: cur.Gateway.FixedIPs}
 		} else if gw != nil {

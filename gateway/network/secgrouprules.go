@@ -381,11 +381,13 @@ func (s *Service) createRule(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.checkQuota(ctx, g.ProjectID, quotaSecGroupRule, 1); err != nil {
-		return err
-	}
 	now := s.now()
 	rule.ID, rule.ProjectID, rule.Created, rule.Updated = s.opts.NewID(), projectID, now, now
+	release, err := s.reserveQuota(ctx, g.ProjectID, quotaSecGroupRule, rule.ID)
+	if err != nil {
+		return err
+	}
+	defer release()
 	groupProject := g.ProjectID
 	if err := s.ruleRefs.Create(ctx, groupProject, rule.ID, now, &sgRuleRef{ID: rule.ID, GroupID: g.ID}); err != nil {
 		return err

@@ -193,12 +193,20 @@ func (s *Service) createSecGroup(w http.ResponseWriter, r *http.Request) error {
 	if desc != nil {
 		g.Description = *desc
 	}
-	if err := s.checkQuota(ctx, projectID, quotaSecGroup, 1); err != nil {
+	release, err := s.reserveQuota(ctx, projectID, quotaSecGroup, g.ID)
+	if err != nil {
 		return err
 	}
-	if err := s.checkQuota(ctx, projectID, quotaSecGroupRule, len(g.Rules)); err != nil {
+	defer release()
+	var ruleIDs []string
+	for _, rule := range g.Rules {
+		ruleIDs = append(ruleIDs, rule.ID)
+	}
+	releaseRules, err := s.reserveQuota(ctx, projectID, quotaSecGroupRule, ruleIDs...)
+	if err != nil {
 		return err
 	}
+	defer releaseRules()
 	if err := s.createGroup(ctx, g); err != nil {
 		return err
 	}

@@ -112,42 +112,63 @@ func (s *Service) createSubnet(w http.ResponseWriter, r *http.Request) error {
 	if !p.CanWrite() {
 		return policyDenied("create_subnet")
 	}
-	a, err := readBody(r, "subnet", subnetCreateAttrs)
+	items, bulk, err := readBodies(r, "subnet", subnetCreateAttrs)
 	if err != nil {
 		return err
 	}
+	return s.createEach(w, r, "subnet", bulk, items, func(ctx context.Context, a attrs) (map[string]any, func(), error) {
+		sub, err := s.createSubnetFrom(ctx, p, a)
+		if err != nil {
+			return nil, nil, err
+		}
+		return renderSubnet(sub), func() { s.undoSubnet(ctx, sub) }, nil
+	})
+}
+
+// createSubnetFrom creates one subnet from its body.
+func (s *Service) createSubnetFrom(ctx context.Context, p *wire.Principal, a attrs) (*registry.Subnet, error) {
 	netID, err := a.uuid("network_id")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if netID == nil {
-		return required("network_id")
+		return nil, required("network_id")
 	}
 	n, err := s.network(ctx, p, *netID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if n.ProjectID != p.ProjectID && !p.IsAdmin() {
-		return policyDenied("create_subnet")
+		return nil, policyDenied("create_subnet")
 	}
 	projectID, err := a.project(p, "create_subnet")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sub, err := parseSubnet(a)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sub.ID, sub.ProjectID, sub.NetworkID = s.opts.NewID(), projectID, n.ID
-	if err := s.checkQuota(ctx, projectID, quotaSubnet, 1); err != nil {
-		return err
-	}
-	created, err := s.addSubnet(ctx, n, sub)
+	release, err := s.reserveQuota(ctx, projectID, quotaSubnet, sub.ID)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	wire.WriteJSON(w, http.StatusCreated, map[string]any{"subnet": renderSubnet(created)})
-	return nil
+	defer release()
+	return s.addSubnet(ctx, n, sub)
+}
+
+// undoSubnet removes a subnet a failed bulk create made (no port has an
+// address from it yet).
+func (s *Service) undoSubnet(ctx context.Context, sub *registry.Subnet) {
+	ctx = context.WithoutCancel(ctx)
+	if n, err := s.networks.Lookup(ctx, sub.NetworkID); err == nil {
+		_, _ = s.networks.Update(ctx, n.Project, n.Value.ID, func(cur *registry.Network) error {
+			cur.Subnets = slices.DeleteFunc(cur.Subnets, func(x string) bool { return x == sub.ID })
+			return nil
+		})
+	}
+	_ = s.dropSubnet(ctx, sub.ProjectID, sub)
 }
 
 // parseSubnet validates a subnet body into a record without ids.
@@ -440,52 +461,6 @@ func (s *Service) addSubnet(ctx context.Context, n *registry.Network, sub *regis
 	return sub, nil
 }
 
-func (s *Service) updateSubnet(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	p := wire.PrincipalFrom(ctx)
-	id := r.PathValue("id")
-	cur, n, err := s.subnet(ctx, p, id)
-	if err != nil {
-		return err
-	}
-	if cur.ProjectID != p.ProjectID && n.ProjectID != p.ProjectID && !p.IsAdmin() || !p.CanWrite() {
-		return policyDenied("update_subnet")
-	}
-	a, err := readBody(r, "subnet", subnetUpdateAttrs)
-	if err != nil {
-		return err
-	}
-	if a.has("gateway_ip") || a.has("allocation_pools") {
-		return notImplemented("Changing gateway_ip or allocation_pools of an existing subnet")
-	}
-	sub, err := s.subnets.Update(ctx, cur.ProjectID, id, func(sub *registry.Subnet) error {
-		if v, err := a.str("name", 255); err != nil {
-			return err
-		} else if v != nil {
-			sub.Name = *v
-		}
-		if v, err := a.str("description", 255); err != nil {
-			return err
-		} else if v != nil {
-			sub.Description = *v
-		}
-		if err := parseSubnetOptions(a, sub); err != nil {
-			return err
-		}
-		sub.Revision++
-		sub.Updated = s.now()
-		return nil
-	})
-	if errors.Is(err, registry.ErrNotFound) {
-		return subnetNotFound(id)
-	}
-	if err != nil {
-		return err
-	}
-	wire.WriteJSON(w, http.StatusOK, map[string]any{"subnet": renderSubnet(sub)})
-	return nil
-}
-
 func (s *Service) deleteSubnet(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	p := wire.PrincipalFrom(ctx)
@@ -501,11 +476,12 @@ func (s *Service) deleteSubnet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	inUse, err := ips.InUse(ctx)
+	inUse, unlock, err := s.lockSubnetForDelete(ctx, sub, ips)
 	if err != nil {
 		return err
 	}
 	if inUse > 0 {
+		unlock()
 		return conflict("SubnetInUse", "Unable to complete operation on subnet %s: One or more ports have an IP allocation from this subnet.", id)
 	}
 	if _, err := s.networks.Update(ctx, n.ProjectID, n.ID, func(cur *registry.Network) error {

@@ -28,6 +28,9 @@ const (
 	routeRouterAddIface = "PUT " + prefix + "/v2.0/routers/{id}/add_router_interface"
 	routeRouterDelIface = "PUT " + prefix + "/v2.0/routers/{id}/remove_router_interface"
 
+	routeFloatingIPs = prefix + "/v2.0/floatingips"
+	routeFloatingIP  = prefix + "/v2.0/floatingips/{id}"
+
 	routeQuota        = prefix + "/v2.0/quotas/{project_id}"
 	routeQuotaDetails = "GET " + prefix + "/v2.0/quotas/{project_id}/details"
 	routeQuotaDefault = "GET " + prefix + "/v2.0/quotas/{project_id}/default"

@@ -20,7 +20,7 @@ func (s *Service) listResources(w http.ResponseWriter, r *http.Request) error {
 	base := wire.BaseURL(r) + prefix + "/v2.0/"
 	var res []any
 	for _, c := range [][2]string{{"network", "networks"}, {"subnet", "subnets"}, {"port", "ports"},
-		{"security_group", "security-groups"}, {"security_group_rule", "security-group-rules"}, {"router", "routers"}, {"quota", "quotas"}} {
+		{"security_group", "security-groups"}, {"security_group_rule", "security-group-rules"}, {"router", "routers"}, {"floatingip", "floatingips"}, {"quota", "quotas"}} {
 		res = append(res, map[string]any{
 			"name": c[0], "collection": c[1],
 			"links": []any{map[string]string{"rel": "self", "href": base + c[1]}},
@@ -52,6 +52,7 @@ var extensions = []extension{
 	{"filter-validation", "Filter parameters validation", "Provides validation on filter parameters.", "2018-03-21T10:00:00-00:00", []string{}},
 	{"pagination", "Pagination support", "Extension that indicates that pagination is enabled.", "2016-06-12T00:00:00-00:00", []string{}},
 	{"sorting", "Sorting support", "Extension that indicates that sorting is enabled.", "2016-06-12T00:00:00-00:00", []string{}},
+	{"allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs", "2013-07-23T10:00:00-00:00", []string{}},
 	{"security-group", "security-group", "The security groups extension.", "2012-10-05T10:00:00-00:00", []string{}},
 	{"router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway.", "2012-07-20T10:00:00-00:00", []string{}},
 	{"ext-gw-mode", "Neutron L3 Configurable external gateway mode", "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway", "2013-03-28T10:00:00-00:00", []string{}},

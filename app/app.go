@@ -44,6 +44,9 @@ type Options struct {
 	// Local is the built-in pool's configuration (simulated hosts today).
 	Local     localcloud.Config
 	LocalName string // cloud name of the pool (default "local")
+	// ComputeQuota is every project's default compute quota (zero value:
+	// Nova's defaults; -1 fields are unlimited).
+	ComputeQuota broker.Quota
 }
 
 // App is a wired Canopy gateway.
@@ -98,7 +101,7 @@ func New(ctx context.Context, reg *registry.Registry, opts Options, log *slog.Lo
 	a.Pool = pool
 	a.Scheduler = scheduler.New(reg, scheduler.Options{})
 	backends := map[string]proxies.Backend{opts.LocalName: metered.Wrap(pool)}
-	a.Broker = broker.New(reg, a.Scheduler, a.Image, a.Network, backends, log, broker.Options{SyncInterval: 10 * time.Second})
+	a.Broker = broker.New(reg, a.Scheduler, a.Image, a.Network, backends, log, broker.Options{SyncInterval: 10 * time.Second, Quota: opts.ComputeQuota})
 	a.Compute = compute.New(reg, a.Broker, compute.Options{Zones: a.zones})
 
 	a.Gateway = gateway.New(log, a.Identity)

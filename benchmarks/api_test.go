@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/canopy-cloud/canopy/app"
+	"github.com/canopy-cloud/canopy/broker"
 	"github.com/canopy-cloud/canopy/localcloud"
 	"github.com/canopy-cloud/canopy/registry"
 )
@@ -59,7 +60,9 @@ func newCloud(b *testing.B, hosts int) *cloud {
 	local.ApplyBuildDelay(0)
 	dir := b.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := app.New(ctx, reg, app.Options{PublicURL: "http://127.0.0.1", Region: "RegionOne", DataDir: dir, TokenTTL: time.Hour, Local: local}, log)
+	unlimited := broker.Quota{Instances: -1, Cores: -1, RAM: -1, KeyPairs: -1, MetadataItems: -1, ServerGroups: -1, ServerGroupMembers: -1}
+	a, err := app.New(ctx, reg, app.Options{PublicURL: "http://127.0.0.1", Region: "RegionOne", DataDir: dir,
+		TokenTTL: time.Hour, Local: local, ComputeQuota: unlimited}, log)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -67,7 +70,8 @@ func newCloud(b *testing.B, hosts int) *cloud {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := a.BootstrapDev(ctx, users); err != nil {
+	projects, err := a.BootstrapDev(ctx, users)
+	if err != nil {
 		b.Fatal(err)
 	}
 	if err := a.Start(ctx); err != nil {
@@ -77,21 +81,20 @@ func newCloud(b *testing.B, hosts int) *cloud {
 	b.Cleanup(func() { srv.Close(); a.Close() })
 	c := &cloud{app: a, srv: srv, image: app.DevImages[0].ID,
 		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
-	var demo app.DevUser
+	byName := map[string]app.DevUser{}
 	for _, u := range users {
-		if u.Name == "demo" {
-			demo = u
-		}
+		byName[u.Name] = u
 	}
-	c.token = c.login(b, demo)
-	var nets struct {
-		Networks []struct{ ID, Name string } `json:"networks"`
+	// Lift demo's port quota (Neutron's default is 500) as an admin would.
+	c.token = c.login(b, byName["admin"])
+	c.do(b, "PUT", "/network/v2.0/quotas/"+projects["demo"], map[string]any{"quota": map[string]int{"port": -1}}, 200, nil)
+	c.token = c.login(b, byName["demo"])
+	// The dev `private` network is a /24; 1,000 servers need a bigger one.
+	n, _, err := a.Network.EnsureNetwork(ctx, projects["demo"], "bench", "10.128.0.0/16")
+	if err != nil {
+		b.Fatal(err)
 	}
-	c.do(b, "GET", "/network/v2.0/networks?name=private", nil, 200, &nets)
-	if len(nets.Networks) != 1 {
-		b.Fatalf("private network: %+v", nets)
-	}
-	c.net = nets.Networks[0].ID
+	c.net = n.ID
 	return c
 }
 

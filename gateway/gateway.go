@@ -168,3 +168,10 @@ func statusLabel(code int) string {
 	}
 	return strconv.Itoa(code)
 }
+
+// ServiceFunc adapts a registration function to a Service, for routes that
+// are wired from two services at once (Nova's image proxy over Glance).
+type ServiceFunc func(rt *Router)
+
+// Register calls f.
+func (f ServiceFunc) Register(rt *Router) { f(rt) }

@@ -259,32 +259,8 @@ func setAttr(p *wire.Principal, img *registry.Image, key string, raw json.RawMes
 }
 
 func (s *Service) deleteImage(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	p := wire.PrincipalFrom(ctx)
-	img, project, err := s.image(ctx, p, r.PathValue("id"))
-	if err != nil {
+	if err := s.DeleteImageAs(r.Context(), wire.PrincipalFrom(r.Context()), r.PathValue("id")); err != nil {
 		return err
-	}
-	if !canModify(p, img) {
-		return wire.Forbidden("You are not authorized to complete delete_image action.")
-	}
-	if img.Protected {
-		return wire.Forbidden("Image %s is protected and cannot be deleted.", img.ID)
-	}
-	// Members go first: an image id can be chosen at create, so a member
-	// list outliving its image would share a new image of the same id.
-	if err := s.members.Delete(ctx, project, img.ID); err != nil && !errors.Is(err, registry.ErrNotFound) {
-		return err
-	}
-	if err := s.images.Delete(ctx, project, img.ID); errors.Is(err, registry.ErrNotFound) {
-		return imageNotFound(img.ID)
-	} else if err != nil {
-		return err
-	}
-	for _, key := range []string{img.ID, stagingKey(img.ID)} {
-		if err := s.store.Delete(ctx, key); err != nil {
-			wire.Logger(ctx).Warn("image data left behind after delete", "image", img.ID, "error", err)
-		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

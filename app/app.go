@@ -62,10 +62,11 @@ type App struct {
 	Gateway   *gateway.Gateway
 	Metrics   *prometheus.Registry
 
-	log    *slog.Logger
-	opts   Options
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	log      *slog.Logger
+	opts     Options
+	backends map[string]proxies.Backend // every cloud, behind the metered path
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // New builds an App over reg. It starts nothing; call Start.
@@ -101,11 +102,13 @@ func New(ctx context.Context, reg *registry.Registry, opts Options, log *slog.Lo
 	a.Pool = pool
 	a.Scheduler = scheduler.New(reg, scheduler.Options{})
 	backends := map[string]proxies.Backend{opts.LocalName: metered.Wrap(pool)}
+	a.backends = backends
 	a.Broker = broker.New(reg, a.Scheduler, a.Image, a.Network, backends, log, broker.Options{SyncInterval: 10 * time.Second, Quota: opts.ComputeQuota})
 	a.Compute = compute.New(reg, a.Broker, compute.Options{Zones: a.zones})
 
 	a.Gateway = gateway.New(log, a.Identity)
-	a.Gateway.Mount(a.Identity, a.Compute, a.Image, a.Network)
+	a.Gateway.Mount(a.Identity, a.Compute, a.Image, a.Network,
+		gateway.ServiceFunc(func(rt *gateway.Router) { a.Compute.RegisterImageProxy(rt, a.Image) }))
 
 	a.Metrics = prometheus.NewRegistry()
 	a.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -120,12 +123,14 @@ func New(ctx context.Context, reg *registry.Registry, opts Options, log *slog.Lo
 // background loops (revocation feed, broker workers and sync loops). Close
 // stops them.
 func (a *App) Start(ctx context.Context) error {
-	hosts, err := a.Pool.Inventory().Hosts(ctx)
-	if err != nil {
-		return fmt.Errorf("local pool inventory: %w", err)
-	}
-	if err := a.Scheduler.SyncHosts(ctx, a.opts.LocalName, hosts); err != nil {
-		return fmt.Errorf("register hosts: %w", err)
+	for name, b := range a.backends {
+		hosts, err := b.Inventory().Hosts(ctx)
+		if err != nil {
+			return fmt.Errorf("cloud %s: inventory: %w", name, err)
+		}
+		if err := a.Scheduler.SyncHosts(ctx, name, hosts); err != nil {
+			return fmt.Errorf("cloud %s: register hosts: %w", name, err)
+		}
 	}
 	ctx, a.cancel = context.WithCancel(ctx)
 	a.goRun(ctx, "identity", a.Identity.Run)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/canopy-cloud/canopy/broker"
 	"github.com/canopy-cloud/canopy/gateway"
+	"github.com/canopy-cloud/canopy/gateway/blockstorage"
 	"github.com/canopy-cloud/canopy/gateway/compute"
 	"github.com/canopy-cloud/canopy/gateway/identity"
 	"github.com/canopy-cloud/canopy/gateway/image"
@@ -56,6 +57,7 @@ type App struct {
 	Compute   *compute.Service
 	Image     *image.Service
 	Network   *network.Service
+	Volumes   *blockstorage.Service
 	Broker    *broker.Broker
 	Scheduler *scheduler.Scheduler
 	Pool      *localcloud.Pool
@@ -105,9 +107,10 @@ func New(ctx context.Context, reg *registry.Registry, opts Options, log *slog.Lo
 	a.backends = backends
 	a.Broker = broker.New(reg, a.Scheduler, a.Image, a.Network, backends, log, broker.Options{SyncInterval: 10 * time.Second, Quota: opts.ComputeQuota})
 	a.Compute = compute.New(reg, a.Broker, compute.Options{Zones: a.zones})
+	a.Volumes = blockstorage.New(reg, a.Image, backends, blockstorage.Options{Zones: volumeZones(opts)})
 
 	a.Gateway = gateway.New(log, a.Identity)
-	a.Gateway.Mount(a.Identity, a.Compute, a.Image, a.Network,
+	a.Gateway.Mount(a.Identity, a.Compute, a.Image, a.Network, a.Volumes,
 		gateway.ServiceFunc(func(rt *gateway.Router) { a.Compute.RegisterImageProxy(rt, a.Image) }))
 
 	a.Metrics = prometheus.NewRegistry()

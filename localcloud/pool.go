@@ -112,11 +112,11 @@ func (p *Pool) Close() error {
 func (p *Pool) Name() string { return p.name }
 
 // Capabilities of the local pool: everything a hypervisor does, except
-// resize, volumes, security groups and live migration (not built yet).
+// resize, security groups and live migration (not built yet).
 func (p *Pool) Capabilities() proxies.Capabilities {
 	return proxies.Capabilities{
 		Servers: true, StartStop: true, Reboot: true, HardReboot: true, Snapshot: true,
-		ConsoleOutput: true, UserData: true, Keypairs: true, Images: true, Networks: true,
+		ConsoleOutput: true, UserData: true, Keypairs: true, Images: true, Networks: true, Volumes: true,
 		HostsVisible: true,
 	}
 }

@@ -167,7 +167,7 @@ func (c *cloud) boot(b testing.TB, name string) string {
 		if i > 10000 {
 			b.Fatalf("server %s stuck in %s", id, s.Server.Status)
 		}
-		time.Sleep(200 * time.Microsecond)
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -178,7 +178,7 @@ func (c *cloud) destroy(b testing.TB, id string) {
 		if i > 10000 {
 			b.Fatalf("server %s not deleted", id)
 		}
-		time.Sleep(200 * time.Microsecond)
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 

@@ -48,7 +48,8 @@ type Options struct {
 
 // Registry is Canopy's state store.
 type Registry struct {
-	rdb redis.UniversalClient
+	rdb    redis.UniversalClient
+	owners *ownerCache
 }
 
 // Open connects to Redis as opts says and checks that it answers.
@@ -84,7 +85,7 @@ func Open(ctx context.Context, opts Options) (*Registry, error) {
 // does not call Close.
 func New(rdb redis.UniversalClient) *Registry {
 	rdb.AddHook(metricsHook{})
-	return &Registry{rdb: rdb}
+	return &Registry{rdb: rdb, owners: newOwnerCache(1 << 18)}
 }
 
 // Client is the underlying Redis client, for packages that keep their own
@@ -212,13 +213,25 @@ func (r *Registry) GetRaw(ctx context.Context, kind Kind, project, id string) (R
 	return Raw{Project: project, ID: id, Gen: gen, Data: []byte(d)}, nil
 }
 
-// LookupRaw reads a record whose project is not known.
+// LookupRaw reads a record whose project is not known. The owner comes from
+// a process-local cache when it can (see ownerCache), else from Redis.
 func (r *Registry) LookupRaw(ctx context.Context, kind Kind, id string) (Raw, error) {
+	if p, ok := r.owners.get(kind, id); ok {
+		raw, err := r.GetRaw(ctx, kind, p, id)
+		if !errors.Is(err, ErrNotFound) {
+			return raw, err
+		}
+		r.owners.drop(kind, id)
+	}
 	p, err := r.OwnerOf(ctx, kind, id)
 	if err != nil {
 		return Raw{}, err
 	}
-	return r.GetRaw(ctx, kind, p, id)
+	raw, err := r.GetRaw(ctx, kind, p, id)
+	if err == nil {
+		r.owners.put(kind, id, p)
+	}
+	return raw, err
 }
 
 // UpdateRaw replaces a record if its generation is still gen. oldName and

@@ -69,6 +69,7 @@ func TestRegistrySuite(t *testing.T) {
 			t.Run("unique names", func(t *testing.T) { testNames(t, open(t)) })
 			t.Run("paging", func(t *testing.T) { testPaging(t, open(t)) })
 			t.Run("concurrent compare-and-set", func(t *testing.T) { testCAS(t, open(t)) })
+			t.Run("id re-created in another project", func(t *testing.T) { testOwnerMoves(t, open(t)) })
 		})
 	}
 }
@@ -225,5 +226,26 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// testOwnerMoves checks that a lookup by id follows a record deleted and
+// re-created under another project (Glance lets a client choose an image
+// id), even after the first owner was cached.
+func testOwnerMoves(t *testing.T, r *registry.Registry) {
+	ctx := context.Background()
+	c := coll(r)
+	must(t, c.Create(ctx, "p1", "x", time.Now(), &thing{ID: "x", N: 1}))
+	if v, err := c.Lookup(ctx, "x"); err != nil || v.Project != "p1" {
+		t.Fatalf("first lookup: %+v %v", v, err)
+	}
+	must(t, c.Delete(ctx, "p1", "x"))
+	if _, err := c.Lookup(ctx, "x"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("lookup of deleted record: %v", err)
+	}
+	must(t, c.Create(ctx, "p2", "x", time.Now(), &thing{ID: "x", N: 2}))
+	v, err := c.Lookup(ctx, "x")
+	if err != nil || v.Project != "p2" || v.Value.N != 2 {
+		t.Fatalf("lookup after re-create: %+v %v", v, err)
 	}
 }

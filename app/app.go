@@ -106,6 +106,7 @@ func New(ctx context.Context, reg *registry.Registry, opts Options, log *slog.Lo
 	backends := map[string]proxies.Backend{opts.LocalName: metered.Wrap(pool)}
 	a.backends = backends
 	a.Broker = broker.New(reg, a.Scheduler, a.Image, a.Network, backends, log, broker.Options{SyncInterval: 10 * time.Second, Quota: opts.ComputeQuota})
+	a.Broker.SetSecurityGroups(a.Network)
 	a.Compute = compute.New(reg, a.Broker, compute.Options{Zones: a.zones})
 	a.Volumes = blockstorage.New(reg, a.Image, backends, blockstorage.Options{Zones: volumeZones(opts)})
 

@@ -80,6 +80,18 @@ func eventName(action string) string {
 		return "reboot_instance"
 	case "createImage":
 		return "snapshot_instance"
+	case "rebuild":
+		return "rebuild_instance"
+	case "resize":
+		return "resize_instance"
+	case "confirmResize":
+		return "confirm_resize"
+	case "revertResize":
+		return "revert_resize"
+	case "attach_interface":
+		return "attach_interface"
+	case "detach_interface":
+		return "detach_interface"
 	}
 	return action
 }

@@ -196,8 +196,11 @@ func (b *Broker) finishDelete(ctx context.Context, s *registry.Server, ref actio
 		}
 	}
 	wctx := context.WithoutCancel(ctx)
+	if !b.takeFinish(wctx, s.ProjectID, s.ID) {
+		return // the sync loop finished this delete already
+	}
 	b.rollback(wctx, s, true)
-	b.reg.Client().Del(wctx, actionsKey(s.ProjectID, s.ID))
+	b.reg.Client().Del(wctx, actionsKey(s.ProjectID, s.ID), migrationKey(s.ProjectID, s.ID), lockedByKey(s.ProjectID, s.ID))
 }
 
 // failDelete leaves a server whose backend delete failed in ERROR with a

@@ -77,16 +77,20 @@ func (o Options) Defaults() Options {
 // calls and recorded outcomes. It owns every goroutine it starts: Close
 // cancels them and waits.
 type Broker struct {
-	reg      *registry.Registry
-	placer   Placer
-	images   Images
-	ports    Ports
-	backends map[string]proxies.Backend
-	log      *slog.Logger
-	opts     Options
+	reg    *registry.Registry
+	placer Placer
+	images Images
+	ports  Ports
+	// secgroups is the network service's groups (SetSecurityGroups); nil
+	// makes the security-group actions answer 501.
+	secgroups SecurityGroups
+	backends  map[string]proxies.Backend
+	log       *slog.Logger
+	opts      Options
 
 	servers *registry.Collection[registry.Server]
 	flavors *registry.Collection[registry.Flavor]
+	groups  *registry.Collection[registry.ServerGroup]
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -109,6 +113,7 @@ func New(reg *registry.Registry, placer Placer, images Images, ports Ports, back
 		opts:    opts.Defaults(),
 		servers: registry.NewCollection[registry.Server](reg, registry.KindServer, nil),
 		flavors: registry.NewCollection(reg, registry.KindFlavor, func(f *registry.Flavor) string { return f.Name }),
+		groups:  registry.NewCollection[registry.ServerGroup](reg, registry.KindServerGroup, nil),
 		ctx:     ctx, cancel: cancel,
 		builds: map[string]*buildHandle{},
 	}

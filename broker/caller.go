@@ -104,6 +104,9 @@ func NovaStatus(vmState, taskState string) string {
 	case "rescued":
 		return "RESCUE"
 	case "resized":
+		if taskState == "resize_reverting" {
+			return "REVERT_RESIZE"
+		}
 		return "VERIFY_RESIZE"
 	case "shelved", "shelved_offloaded":
 		return "SHELVED"

@@ -71,6 +71,10 @@ func (b *Broker) CreateServers(ctx context.Context, req CreateRequest) ([]*regis
 	if err != nil {
 		return nil, err
 	}
+	hints, err := b.groupHints(ctx, req)
+	if err != nil {
+		return nil, err
+	}
 
 	// Retries: servers that already exist under the requested ids are
 	// returned as they are and take no new quota.
@@ -102,7 +106,7 @@ func (b *Broker) CreateServers(ctx context.Context, req CreateRequest) ([]*regis
 		if n > 1 {
 			name = fmt.Sprintf("%s-%d", req.Name, i+1)
 		}
-		s, spec, err := b.createOne(ctx, req, flavor, nets, ids[i], name)
+		s, spec, err := b.createOne(ctx, req, flavor, nets, ids[i], name, hints)
 		if err != nil {
 			// Undo the servers already made by this request, and the quota
 			// of those not made.
@@ -116,6 +120,9 @@ func (b *Broker) CreateServers(ctx context.Context, req CreateRequest) ([]*regis
 		}
 		made = append(made, s)
 		specs = append(specs, spec)
+		if hints != nil && s.Routing.Host != "" { // later members of this request see this one
+			hints.Hosts = append(hints.Hosts, s.Routing.Cloud+"/"+s.Routing.Host)
+		}
 	}
 	for i, s := range made {
 		if s.VMState != "building" {
@@ -183,7 +190,7 @@ func (b *Broker) resolveNetworks(ctx context.Context, req CreateRequest) ([]Netw
 // createOne places, records and wires one server. A placement failure is
 // recorded as an ERROR server with Nova's fault (as Nova does); any other
 // failure undoes every step and returns the error.
-func (b *Broker) createOne(ctx context.Context, req CreateRequest, f *registry.Flavor, nets []NetworkRequest, id, name string) (*registry.Server, proxies.ServerSpec, error) {
+func (b *Broker) createOne(ctx context.Context, req CreateRequest, f *registry.Flavor, nets []NetworkRequest, id, name string, hints *scheduler.GroupHints) (*registry.Server, proxies.ServerSpec, error) {
 	now := b.opts.Now()
 	pf := proxies.Flavor{ID: f.ID, Name: f.Name, VCPUs: f.VCPUs, RAMMB: f.RAMMB, DiskGB: f.DiskGB, ExtraSpecs: f.ExtraSpecs}
 	s := &registry.Server{
@@ -207,9 +214,9 @@ func (b *Broker) createOne(ctx context.Context, req CreateRequest, f *registry.F
 		spec.UserData = []byte(req.UserData)
 	}
 
-	place, perr := b.placer.Place(ctx, scheduler.Request{
+	place, perr := b.place(ctx, scheduler.Request{
 		ServerID: id, ProjectID: req.ProjectID, Flavor: pf, AvailabilityZone: req.AvailabilityZone, ForceHost: req.ForceHost,
-	})
+	}, hints)
 	if perr != nil {
 		if !errors.Is(perr, scheduler.ErrNoValidHost) && !errors.Is(perr, proxies.ErrCapacity) {
 			b.unreserve(context.WithoutCancel(ctx), req.ProjectID, f.VCPUs, f.RAMMB)

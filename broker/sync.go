@@ -31,14 +31,18 @@ func (b *Broker) syncLoop(ctx context.Context, cloud string, be proxies.Backend)
 
 // SyncOnce runs one pass of the sync loop for one backend and returns how
 // many records it corrected. Records with a task in progress are left to
-// the task.
+// the task; records whose server the backend no longer reports are handled
+// by syncMissing.
 func (b *Broker) SyncOnce(ctx context.Context, cloud string, be proxies.Backend) (int, error) {
+	listedAt := b.opts.Now()
 	list, err := be.Servers().ListServers(ctx)
 	if err != nil {
 		return 0, err
 	}
 	fixed := 0
+	listed := make(map[string]bool, len(list))
 	for _, st := range list {
+		listed[st.ID] = true
 		v, err := b.servers.Lookup(ctx, st.ID)
 		if errors.Is(err, registry.ErrNotFound) {
 			continue // not ours, or deleted meanwhile
@@ -67,7 +71,8 @@ func (b *Broker) SyncOnce(ctx context.Context, cloud string, be proxies.Backend)
 			fixed++
 		}
 	}
-	return fixed, nil
+	n, err := b.syncMissing(ctx, cloud, listed, listedAt)
+	return fixed + n, err
 }
 
 // observed maps a backend status to the vm_state and power state to record.

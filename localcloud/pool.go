@@ -116,7 +116,7 @@ func (p *Pool) Name() string { return p.name }
 func (p *Pool) Capabilities() proxies.Capabilities {
 	return proxies.Capabilities{
 		Servers: true, StartStop: true, Reboot: true, HardReboot: true, Snapshot: true,
-		ConsoleOutput: true, UserData: true, Keypairs: true, Images: true, Networks: true, Volumes: true,
+		ConsoleOutput: true, UserData: true, Keypairs: true, Images: true, Networks: true, Volumes: true, Resize: true,
 		HostsVisible: true,
 	}
 }

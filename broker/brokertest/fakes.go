@@ -59,6 +59,11 @@ type Backend struct {
 	CreateDelay time.Duration
 	DeleteErr   error
 	Console     string
+	// RebuildErr and ResizeErr fail RebuildServer and ResizeServer.
+	RebuildErr error
+	ResizeErr  error
+	// AttachErr fails AttachNIC.
+	AttachErr error
 
 	mu      sync.Mutex
 	servers map[string]*proxies.ServerStatus
@@ -206,9 +211,11 @@ type Placer struct {
 	calls
 	Cloud, Host, Zone string
 	// Err fails every Place (scheduler.ErrNoValidHost for "no room").
-	Err    error
-	mu     sync.Mutex
-	claims map[string]scheduler.Request
+	Err error
+	// ResizeErr fails every ResizeClaim.
+	ResizeErr error
+	mu        sync.Mutex
+	claims    map[string]scheduler.Request
 }
 
 // NewPlacer returns a placer that puts everything on cloud/host in zone "nova".
@@ -313,12 +320,13 @@ type Ports struct {
 	mu       sync.Mutex
 	networks map[string]*registry.Network
 	held     map[string][]string // server id → port ids
+	records  map[string]*registry.Port
 	n        int
 }
 
 // NewPorts returns a network service with nets.
 func NewPorts(nets ...*registry.Network) *Ports {
-	p := &Ports{networks: map[string]*registry.Network{}, held: map[string][]string{}}
+	p := &Ports{networks: map[string]*registry.Network{}, held: map[string][]string{}, records: map[string]*registry.Port{}}
 	for _, n := range nets {
 		p.networks[n.ID] = n
 	}
@@ -356,6 +364,7 @@ func (p *Ports) CreateServerPort(ctx context.Context, projectID, networkID, fixe
 		MACAddress: fmt.Sprintf("fa:16:3e:00:%02x:%02x", (p.n/256)%256, p.n%256), DeviceID: serverID,
 		FixedIPs: []registry.FixedIP{{SubnetID: "subnet", IPAddress: ip}}}
 	p.held[serverID] = append(p.held[serverID], pt.ID)
+	p.records[pt.ID] = pt
 	return pt, n, nil
 }
 

@@ -2,22 +2,23 @@ package compute
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/canopy-cloud/canopy/broker"
 	"github.com/canopy-cloud/canopy/gateway/wire"
 	"github.com/canopy-cloud/canopy/proxies"
-	"github.com/canopy-cloud/canopy/registry"
 )
 
 // unsupportedActions are Nova actions this cloud does not perform; they
 // answer 501 rather than pretend.
 var unsupportedActions = map[string]bool{
-	"resize": true, "confirmResize": true, "revertResize": true, "rebuild": true, "pause": true, "unpause": true,
+	"pause": true, "unpause": true,
 	"suspend": true, "resume": true, "rescue": true, "unrescue": true, "shelve": true, "shelveOffload": true,
 	"unshelve": true, "migrate": true, "os-migrateLive": true, "evacuate": true, "changePassword": true,
-	"createBackup": true, "addFloatingIp": true, "removeFloatingIp": true, "addSecurityGroup": true,
-	"removeSecurityGroup": true, "os-getVNCConsole": true, "os-getSPICEConsole": true, "os-getSerialConsole": true,
+	"createBackup": true, "addFloatingIp": true, "removeFloatingIp": true, "os-getVNCConsole": true, "os-getSPICEConsole": true, "os-getSerialConsole": true,
 	"os-getRDPConsole": true, "os-resetState": true, "injectNetworkInfo": true, "resetNetwork": true,
 	"forceDelete": true, "restore": true, "trigger_crash_dump": true,
 }
@@ -55,6 +56,20 @@ func (s *Service) serverAction(w http.ResponseWriter, r *http.Request, v wire.Ve
 			return accepted(w, s.b.RebootServer(ctx, c, id, kind))
 		case "createImage":
 			return s.createImage(w, r, v, arg)
+		case "rebuild":
+			return s.rebuild(w, r, v, arg)
+		case "resize":
+			return s.resize(w, r, arg)
+		case "confirmResize":
+			if err := s.b.ConfirmResize(ctx, c, id); err != nil {
+				return err
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		case "addSecurityGroup", "removeSecurityGroup":
+			return s.secGroupAction(w, r, name, arg)
+		case "revertResize":
+			return accepted(w, s.b.RevertResize(ctx, c, id))
 		case "os-getConsoleOutput":
 			var a struct {
 				Length json.RawMessage `json:"length"`
@@ -79,27 +94,30 @@ func (s *Service) serverAction(w http.ResponseWriter, r *http.Request, v wire.Ve
 			wire.WriteJSON(w, http.StatusOK, map[string]string{"output": out})
 			return nil
 		case "lock":
-			var a struct {
-				Reason *string `json:"locked_reason"`
-			}
-			if string(arg) != "null" && len(arg) > 0 {
-				if err := strictArg("lock", arg, &a); err != nil {
+			var reason *string
+			if v.AtLeast(2, 73) && string(arg) != "null" {
+				var a struct {
+					Reason *string `json:"locked_reason"`
+				}
+				if err := wire.DecodeBytes(arg, &a, true); err != nil {
 					return err
 				}
-				if a.Reason != nil && !v.AtLeast(2, 73) {
-					return wire.BadRequest("Additional properties are not allowed ('locked_reason' was unexpected)")
+				if a.Reason != nil {
+					switch n := utf8.RuneCountInString(*a.Reason); {
+					case n < 1:
+						return invalidField("locked_reason", "", "'' is too short")
+					case n > 255:
+						return invalidField("locked_reason", *a.Reason, "'"+*a.Reason+"' is too long")
+					}
 				}
+				reason = a.Reason
 			}
-			_, err := s.b.UpdateServer(ctx, c, id, func(srv *registry.Server) error {
-				srv.Locked, srv.LockedReason = true, a.Reason
-				return nil
-			})
-			return accepted(w, err)
+			return accepted(w, s.b.LockServer(ctx, c, id, reason))
 		case "unlock":
-			_, err := s.b.UpdateServer(ctx, c, id, func(srv *registry.Server) error {
-				srv.Locked, srv.LockedReason = false, nil
-				return nil
-			})
+			err := s.b.UnlockServer(ctx, c, id)
+			if errors.Is(err, broker.ErrUnlockOverride) {
+				return wire.Forbidden("Policy doesn't allow os_compute_api:os-lock-server:unlock:unlock_override to be performed.")
+			}
 			return accepted(w, err)
 		}
 		if _, err := s.b.GetServer(ctx, c, id); err != nil {

@@ -193,6 +193,11 @@ func (s *Service) Register(rt *gateway.Router) {
 	r.Handle("GET "+p+"/servers/{id}/tags/{tag}", mv(s.checkTag))
 	r.Handle("PUT "+p+"/servers/{id}/tags/{tag}", mv(s.addTag))
 	r.Handle("DELETE "+p+"/servers/{id}/tags/{tag}", mv(s.deleteTag))
+	r.Handle("GET "+p+"/servers/{id}/os-security-groups", mv(s.listServerSecGroups))
+	r.Handle("GET "+p+"/servers/{id}/os-interface", mv(s.listInterfaces))
+	r.Handle("POST "+p+"/servers/{id}/os-interface", mv(s.attachInterface))
+	r.Handle("GET "+p+"/servers/{id}/os-interface/{port}", mv(s.showInterface))
+	r.Handle("DELETE "+p+"/servers/{id}/os-interface/{port}", mv(s.detachInterface))
 	r.Handle("GET "+p+"/servers/{id}/os-instance-actions", mv(s.listInstanceActions))
 	r.Handle("GET "+p+"/servers/{id}/os-instance-actions/{req}", mv(s.showInstanceAction))
 
@@ -219,6 +224,11 @@ func (s *Service) Register(rt *gateway.Router) {
 	r.Handle("GET "+p+"/os-quota-sets/{project}/detail", mv(s.quotaSet(true)))
 	r.Handle("GET "+p+"/os-quota-sets/{project}/defaults", mv(s.quotaDefaults))
 
+	r.Handle("GET "+p+"/os-security-groups", mv(s.listSecGroups))
+	r.Handle("POST "+p+"/os-security-groups", mv(s.createSecGroup))
+	r.Handle("GET "+p+"/os-security-groups/{id}", mv(s.showSecGroup))
+	r.Handle("PUT "+p+"/os-security-groups/{id}", mv(s.updateSecGroup))
+	r.Handle("DELETE "+p+"/os-security-groups/{id}", mv(s.deleteSecGroup))
 	r.Handle("GET "+p+"/os-server-groups", mv(s.listServerGroups))
 	r.Handle("POST "+p+"/os-server-groups", mv(s.createServerGroup))
 	r.Handle("GET "+p+"/os-server-groups/{id}", mv(s.showServerGroup))

@@ -57,7 +57,13 @@ type harness struct {
 	cloud  *brokertest.Backend
 	placer *brokertest.Placer
 	ports  *brokertest.Ports
+	// backends is the broker's cloud map; swapBackend replaces "sim".
+	backends map[string]proxies.Backend
 }
+
+// swapBackend makes the broker use be as the cloud "sim" (call it while
+// no broker work is running).
+func (h *harness) swapBackend(be proxies.Backend) { h.backends["sim"] = be }
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
@@ -77,7 +83,8 @@ func newHarness(t testing.TB) *harness {
 			&registry.Network{ID: netB, ProjectID: projectB, Name: "other"})}
 	h.cloud.Console = "login: "
 	images := brokertest.NewImages(&registry.Image{ID: imageID, Name: "cirros", Status: "active", Visibility: "public"})
-	h.b = broker.New(reg, h.placer, images, h.ports, map[string]proxies.Backend{"sim": h.cloud},
+	h.backends = map[string]proxies.Backend{"sim": h.cloud}
+	h.b = broker.New(reg, h.placer, images, h.ports, h.backends,
 		slog.New(slog.DiscardHandler), broker.Options{PollInterval: time.Millisecond, Quota: broker.Quota{
 			Instances: 2000, Cores: 4000, RAM: 1 << 30, KeyPairs: 100, MetadataItems: 128, ServerGroups: 10, ServerGroupMembers: 10}})
 	t.Cleanup(h.b.Close)

@@ -78,6 +78,7 @@ func TestResponsesMatchTempestSchemas(t *testing.T) {
 	failed := h.do("POST", "/compute/v2.1/servers", tokMember, "", createOSC).json(t)["server"].(map[string]any)["id"].(string)
 	h.waitStatus(tokMember, failed, "ERROR")
 	h.cloud.CreateErr = nil
+	rebuilt := h.boot(tokMember, createOSC)
 	acts := h.do("GET", "/compute/v2.1/servers/"+id+"/os-instance-actions", tokMember, "", "").json(t)["instanceActions"].([]any)
 	reqID := acts[0].(map[string]any)["request_id"].(string)
 
@@ -135,6 +136,8 @@ func TestResponsesMatchTempestSchemas(t *testing.T) {
 		add("groups", "server_groups_client", "ServerGroupsClient", "list_server_groups", v, "GET", "/compute/v2.1/os-server-groups", tokMember, "")
 		add("zones", "v2_1.availability_zone", "", "list_availability_zone_list", v, "GET", "/compute/v2.1/os-availability-zone", tokMember, "")
 		add("zones detail", "v2_1.availability_zone", "", "list_availability_zone_list_detail", v, "GET", "/compute/v2.1/os-availability-zone/detail", tokAdmin, "")
+		add("rebuild", sc, srv, "rebuild_server_with_admin_pass", v, "POST", "/compute/v2.1/servers/"+rebuilt+"/action", tokMember, actionRebuild)
+		h.waitStatus(tokMember, rebuilt, "ACTIVE")
 		if !before(v, "2.26") {
 			add("tags", sc, srv, "update_all_tags", v, "PUT", "/compute/v2.1/servers/"+id+"/tags", tokMember, `{"tags": ["x"]}`)
 			add("tag", sc, srv, "update_tag", v, "PUT", "/compute/v2.1/servers/"+id+"/tags/y", tokMember, "")
@@ -142,6 +145,32 @@ func TestResponsesMatchTempestSchemas(t *testing.T) {
 	}
 	add("create", "v2_1.servers", "", "create_server_with_admin_pass", "2.1", "POST", "/compute/v2.1/servers", tokMember, createTempest)
 	add("create 2.79", "v2_1.servers", "", "create_server_with_admin_pass", "2.79", "POST", "/compute/v2.1/servers", tokMember, createTempest)
+	h.b.SetSecurityGroups(newSecGroups())
+	h.do("POST", "/compute/v2.1/servers/"+id+"/action", tokMember, "", `{"addSecurityGroup": {"name": "web"}}`)
+	add("server secgroups", "v2_1.security_groups", "", "list_security_groups", "2.1", "GET", "/compute/v2.1/servers/"+id+"/os-security-groups", tokMember, "")
+	add("add secgroup", "v2_1.servers", "", "server_actions_common_schema", "2.1", "POST", "/compute/v2.1/servers/"+id+"/action", tokMember, `{"addSecurityGroup": {"name": "default"}}`)
+	for _, v := range []string{"2.1", "2.70", "2.79"} {
+		const ic, icls = "interfaces_client", "InterfacesClient"
+		base := "/compute/v2.1/servers/" + id + "/os-interface"
+		r := h.do("POST", base, tokMember, v, `{"interfaceAttachment": {"net_id": "`+netA+`"}}`)
+		port, _ := r.json(t)["interfaceAttachment"].(map[string]any)["port_id"].(string)
+		add("interfaces", ic, icls, "list_interfaces", v, "GET", base, tokMember, "")
+		add("interface", ic, icls, "get_create_interfaces", v, "GET", base+"/"+port, tokMember, "")
+		add("interface detach", ic, icls, "delete_interface", v, "DELETE", base+"/"+port, tokMember, "")
+		add("interface attach", ic, icls, "get_create_interfaces", v, "POST", base, tokMember, `{"interfaceAttachment": {"net_id": "`+netA+`"}}`)
+	}
+	const sgc, sgcls = "v2_1.security_groups", ""
+	sgBody := `{"security_group": {"name": "sg1", "description": "d"}}`
+	made := h.do("POST", "/compute/v2.1/os-security-groups", tokMember, "2.1", sgBody).json(t)["security_group"].(map[string]any)["id"].(string)
+	add("secgroup create", sgc, sgcls, "get_security_group", "2.35", "POST", "/compute/v2.1/os-security-groups", tokMember, sgBody)
+	add("secgroups", sgc, sgcls, "list_security_groups", "2.1", "GET", "/compute/v2.1/os-security-groups", tokMember, "")
+	add("secgroup", sgc, sgcls, "get_security_group", "2.1", "GET", "/compute/v2.1/os-security-groups/"+sgWeb, tokMember, "")
+	add("secgroup update", sgc, sgcls, "update_security_group", "2.1", "PUT", "/compute/v2.1/os-security-groups/"+made, tokMember, sgBody)
+	add("secgroup delete", sgc, sgcls, "delete_security_group", "2.1", "DELETE", "/compute/v2.1/os-security-groups/"+made, tokMember, "")
+	h.do("POST", "/compute/v2.1/servers/"+rebuilt+"/action", tokMember, "", actionResize)
+	h.waitStatus(tokMember, rebuilt, "VERIFY_RESIZE")
+	add("show verify_resize", sc, srv, "get_server", "2.79", "GET", "/compute/v2.1/servers/"+rebuilt, tokMember, "")
+	add("confirm resize", "v2_1.servers", "", "server_actions_confirm_resize", "2.1", "POST", "/compute/v2.1/servers/"+rebuilt+"/action", tokMember, actionConfirm)
 	add("versions", "v2_1.versions", "", "list_versions", "2.1", "GET", "/compute/", "", "")
 	add("version", "v2_1.versions", "", "get_one_version", "2.1", "GET", "/compute/v2.1", "", "")
 

@@ -149,7 +149,7 @@ func TestServerLifecycle(t *testing.T) {
 		{"reboot hard", "POST", "/compute/v2.1/servers/" + id + "/action", tokMember, `{"reboot": {"type": "HARD"}}`, 202, "ACTIVE"},
 		{"reboot bad type", "POST", "/compute/v2.1/servers/" + id + "/action", tokMember, `{"reboot": {"type": "WARM"}}`, 400, ""},
 		{"console", "POST", "/compute/v2.1/servers/" + id + "/action", tokMember, `{"os-getConsoleOutput": {"length": 5}}`, 200, ""},
-		{"resize unsupported", "POST", "/compute/v2.1/servers/" + id + "/action", tokMember, `{"resize": {"flavorRef": "2"}}`, 501, ""},
+		{"pause unsupported", "POST", "/compute/v2.1/servers/" + id + "/action", tokMember, `{"pause": null}`, 501, ""},
 		{"rename", "PUT", "/compute/v2.1/servers/" + id, tokMember, `{"server": {"name": "vm1-renamed"}}`, 200, ""},
 		{"rename too long", "PUT", "/compute/v2.1/servers/" + id, tokMember, `{"server": {"name": "` + strings.Repeat("x", 256) + `"}}`, 400, ""},
 		{"rename empty", "PUT", "/compute/v2.1/servers/" + id, tokMember, `{"server": {"name": ""}}`, 400, ""},

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -150,7 +151,7 @@ func parseCreate(body []byte, v wire.Version) (*createParsed, error) {
 		req.AccessIPv4 = *sc.AccessIPv4
 	}
 	if sc.AccessIPv6 != nil {
-		req.AccessIPv6 = *sc.AccessIPv6
+		req.AccessIPv6 = canonicalIP(*sc.AccessIPv6)
 	}
 	if sc.DiskConfig != nil {
 		if *sc.DiskConfig != "AUTO" && *sc.DiskConfig != "MANUAL" {
@@ -179,6 +180,10 @@ func parseCreate(body []byte, v wire.Version) (*createParsed, error) {
 	}
 	if req.MaxCount, err = count("max_count", sc.MaxCount); err != nil {
 		return nil, err
+	}
+	if sc.MaxCount == nil {
+		// Nova: max_count defaults to min_count.
+		req.MaxCount = req.MinCount
 	}
 	if req.MinCount > req.MaxCount {
 		return nil, wire.BadRequest("min_count must be <= max_count")
@@ -479,4 +484,14 @@ func newPassword() string {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
 	return string(b[:])
+}
+
+// canonicalIP is Nova's rendering of an access address: the canonical text
+// form ("0000:…:babe:220.12.22.2" is stored as "::babe:dc0c:1602"). An empty
+// or unparsable value is kept as given (checkIP has already judged it).
+func canonicalIP(s string) string {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.String()
+	}
+	return s
 }

@@ -138,7 +138,9 @@ func (s *Service) createKeypair(w http.ResponseWriter, r *http.Request, v wire.V
 	if kb.PublicKey != nil && *kb.PublicKey != "" {
 		kp.PublicKey = *kb.PublicKey
 	} else if keyType == "x509" {
-		return wire.NotImplemented("Generating x509 key pairs is not supported; import a certificate with public_key.")
+		if kp.PublicKey, private, err = generateX509(userID); err != nil {
+			return err
+		}
 	} else if kp.PublicKey, private, err = generateKeypair("Generated-by-Nova"); err != nil {
 		return err
 	}

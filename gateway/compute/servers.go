@@ -77,6 +77,8 @@ func (s *Service) updateServer(w http.ResponseWriter, r *http.Request, v wire.Ve
 		if err := checkIP("accessIPv6", *u.AccessIPv6, 6); err != nil {
 			return err
 		}
+		c := canonicalIP(*u.AccessIPv6)
+		u.AccessIPv6 = &c
 	}
 	if u.DiskConfig != nil && *u.DiskConfig != "AUTO" && *u.DiskConfig != "MANUAL" {
 		return wire.BadRequest("Invalid input for field/attribute OS-DCF:diskConfig. Value: %s. '%s' is not one of ['AUTO', 'MANUAL']", *u.DiskConfig, *u.DiskConfig)

@@ -35,7 +35,8 @@ export IMAGE_REF IMAGE_REF_ALT CLOUDS_YAML=$clouds OS_AUTH_URL="http://127.0.0.1
 # TEMPEST_FEATURES instead, where later lines override the script's defaults.
 # Canopy's Keystone enforces PCI-DSS password rules (history, self-service change),
 # so the two security-compliance interop tests run instead of skipping.
-features=$'[identity-feature-enabled]\nsecurity_compliance = true\n'"${TEMPEST_FEATURES:-}"
+# Resize (with confirm/revert) and interface attach work on the local pool.
+features=$'[identity-feature-enabled]\nsecurity_compliance = true\n[compute-feature-enabled]\nresize = true\ninterface_attach = true\n'"${TEMPEST_FEATURES:-}"
 if [ -n "$public_net" ]; then
   features=$'[network]\npublic_network_id = '"$public_net"$'\nfloating_network_name = public\n[network-feature-enabled]\nfloating_ips = true\n'"$features"
 fi

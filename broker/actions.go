@@ -236,14 +236,14 @@ func (b *Broker) CreateImage(ctx context.Context, c Caller, id, name string, met
 	if !be.Capabilities().Snapshot {
 		return "", proxies.Errorf(proxies.ErrNotSupported, action, "The cloud %s hosting this server does not support snapshots.", be.Name())
 	}
-	props := map[string]string{}
+	// Nova's own properties first; the caller's metadata wins, as in Nova
+	// (tempest sets image_type itself and reads it back).
+	props := map[string]string{
+		"image_type": "snapshot", "instance_uuid": s.ID, "base_image_ref": s.ImageID, "user_id": c.UserID,
+	}
 	for k, v := range metadata {
 		props[k] = v
 	}
-	props["image_type"] = "snapshot"
-	props["instance_uuid"] = s.ID
-	props["base_image_ref"] = s.ImageID
-	props["user_id"] = c.UserID
 	img, err := b.images.CreateSnapshotImage(ctx, s.ProjectID, name, props)
 	if err != nil {
 		return "", err

@@ -40,8 +40,8 @@ func groupBody(r *http.Request) (string, string, error) {
 		if !ok {
 			return "", "", wire.BadRequest("Security group %s is not a string or unicode", field)
 		}
-		s = strings.TrimSpace(s)
-		switch n := utf8.RuneCountInString(s); {
+		// Nova judges the stripped value but keeps the name as given.
+		switch n := utf8.RuneCountInString(strings.TrimSpace(s)); {
 		case n < 1:
 			return "", "", wire.BadRequest("%s has a minimum character requirement of 1.", field)
 		case n > 255:

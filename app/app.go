@@ -109,6 +109,7 @@ func New(ctx context.Context, reg *registry.Registry, opts Options, log *slog.Lo
 	a.Broker.SetSecurityGroups(a.Network)
 	a.Compute = compute.New(reg, a.Broker, compute.Options{Zones: a.zones})
 	a.Volumes = blockstorage.New(reg, a.Image, backends, blockstorage.Options{Zones: volumeZones(opts)})
+	a.Broker.SetVolumes(a.Volumes)
 
 	a.Gateway = gateway.New(log, a.Identity)
 	a.Gateway.Mount(a.Identity, a.Compute, a.Image, a.Network, a.Volumes,

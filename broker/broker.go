@@ -88,6 +88,9 @@ type Broker struct {
 	log       *slog.Logger
 	opts      Options
 
+	// volumes is block storage (SetVolumes); nil makes volume attach 501.
+	volumes Volumes
+
 	servers *registry.Collection[registry.Server]
 	flavors *registry.Collection[registry.Flavor]
 	groups  *registry.Collection[registry.ServerGroup]

@@ -48,6 +48,9 @@ type CreateRequest struct {
 	// IDs, when set, are the top ids to use (one per server, in order): a
 	// retried command with the same ids finds the servers it already made.
 	IDs []string
+	// BootVolume, when set, is the volume the server boots from (ImageID
+	// is then empty).
+	BootVolume *BootVolume
 }
 
 // CreateServers boots between MinCount and MaxCount servers. It returns once
@@ -64,7 +67,12 @@ func (b *Broker) CreateServers(ctx context.Context, req CreateRequest) ([]*regis
 	if err != nil {
 		return nil, err
 	}
-	if err := b.checkImage(ctx, req, flavor); err != nil {
+	if req.BootVolume != nil {
+		err = checkBootVolume(req)
+	} else {
+		err = b.checkImage(ctx, req, flavor)
+	}
+	if err != nil {
 		return nil, err
 	}
 	nets, err := b.resolveNetworks(ctx, req)
@@ -243,6 +251,12 @@ func (b *Broker) createOne(ctx context.Context, req CreateRequest, f *registry.F
 		return nil, spec, err
 	}
 
+	if req.BootVolume != nil {
+		if err := b.attachBootVolume(ctx, req, s, &spec); err != nil {
+			b.rollback(context.WithoutCancel(ctx), s, true)
+			return nil, spec, err
+		}
+	}
 	addrs, nics, err := b.allocatePorts(ctx, req.ProjectID, id, nets)
 	if err != nil {
 		b.rollback(context.WithoutCancel(ctx), s, true)
@@ -302,6 +316,7 @@ func (b *Broker) allocatePorts(ctx context.Context, project, serverID string, ne
 // rollback undoes a server that never reached its backend: ports, claim,
 // quota and (with drop) the record itself. Every step is idempotent.
 func (b *Broker) rollback(ctx context.Context, s *registry.Server, drop bool) {
+	b.releaseVolumes(ctx, s)
 	if err := b.ports.ReleaseServerPorts(ctx, s.ProjectID, s.ID); err != nil {
 		b.log.Error("release ports", "server", s.ID, "err", err)
 	}

@@ -198,6 +198,11 @@ func (s *Service) Register(rt *gateway.Router) {
 	r.Handle("POST "+p+"/servers/{id}/os-interface", mv(s.attachInterface))
 	r.Handle("GET "+p+"/servers/{id}/os-interface/{port}", mv(s.showInterface))
 	r.Handle("DELETE "+p+"/servers/{id}/os-interface/{port}", mv(s.detachInterface))
+	r.Handle("GET "+p+"/servers/{id}/os-volume_attachments", mv(s.listVolumeAttachments))
+	r.Handle("POST "+p+"/servers/{id}/os-volume_attachments", mv(s.attachVolume))
+	r.Handle("GET "+p+"/servers/{id}/os-volume_attachments/{volume}", mv(s.showVolumeAttachment))
+	r.Handle("PUT "+p+"/servers/{id}/os-volume_attachments/{volume}", mv(s.swapVolume))
+	r.Handle("DELETE "+p+"/servers/{id}/os-volume_attachments/{volume}", mv(s.detachVolume))
 	r.Handle("GET "+p+"/servers/{id}/os-instance-actions", mv(s.listInstanceActions))
 	r.Handle("GET "+p+"/servers/{id}/os-instance-actions/{req}", mv(s.showInstanceAction))
 

@@ -107,7 +107,11 @@ func parseCreate(body []byte, v wire.Version) (*createParsed, error) {
 		req.ImageID = ref
 	}
 	if len(sc.BlockDeviceMappingV2) > 0 || len(sc.BlockDeviceMapping) > 0 {
-		return nil, wire.NotImplemented("Block device mappings (boot from volume) are not supported by this cloud.")
+		boot, err := parseBootVolume(sc.BlockDeviceMappingV2, sc.BlockDeviceMapping, req.ImageID != "", v)
+		if err != nil {
+			return nil, err
+		}
+		req.BootVolume = boot
 	}
 	if len(sc.Personality) > 0 {
 		if v.AtLeast(2, 57) {

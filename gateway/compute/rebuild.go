@@ -83,6 +83,9 @@ func (s *Service) rebuild(w http.ResponseWriter, r *http.Request, v wire.Version
 		mode = viewDetail
 	}
 	d := renderServer(wire.BaseURL(r), srv, v, mode, isAdmin(r))
+	if err := s.addVolumes(r, v, []*serverDoc{d}); err != nil {
+		return err
+	}
 	s.addServerGroups(d, srv, v)
 	if v.AtLeast(2, 54) {
 		d.KeyName = rawString(srv.KeyName, true)

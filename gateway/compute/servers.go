@@ -22,6 +22,9 @@ func (s *Service) showServer(w http.ResponseWriter, r *http.Request, v wire.Vers
 		return err
 	}
 	m := renderServer(wire.BaseURL(r), srv, v, viewDetail, isAdmin(r))
+	if err := s.addVolumes(r, v, []*serverDoc{m}); err != nil {
+		return err
+	}
 	s.addServerGroups(m, srv, v)
 	wire.WriteJSON(w, http.StatusOK, map[string]any{"server": m})
 	return nil
@@ -118,6 +121,9 @@ func (s *Service) updateServer(w http.ResponseWriter, r *http.Request, v wire.Ve
 		mode = viewDetail
 	}
 	m := renderServer(wire.BaseURL(r), srv, v, mode, isAdmin(r))
+	if err := s.addVolumes(r, v, []*serverDoc{m}); err != nil {
+		return err
+	}
 	s.addServerGroups(m, srv, v)
 	wire.WriteJSON(w, http.StatusOK, map[string]any{"server": m})
 	return nil
@@ -433,12 +439,18 @@ func (s *Service) listServers(detail bool) handler {
 		}
 		base := wire.BaseURL(r)
 		out := make([]any, 0, len(list))
+		docs := make([]*serverDoc, 0, len(list))
 		for _, srv := range list {
 			if detail {
-				out = append(out, renderServer(base, srv, v, viewDetail, admin))
+				d := renderServer(base, srv, v, viewDetail, admin)
+				docs = append(docs, d)
+				out = append(out, d)
 			} else {
 				out = append(out, serverRef{ID: srv.ID, Name: srv.Name, Links: selfLinks(base, "servers", srv.ID)})
 			}
+		}
+		if err := s.addVolumes(r, v, docs); err != nil {
+			return err
 		}
 		body := map[string]any{"servers": out}
 		if page.Limit > 0 && len(list) == page.Limit {

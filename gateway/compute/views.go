@@ -168,7 +168,7 @@ type serverDoc struct {
 	PowerState      *int                `json:"OS-EXT-STS:power_state,omitempty"`
 	LaunchedAt      json.RawMessage     `json:"OS-SRV-USG:launched_at,omitempty"`
 	TerminatedAt    json.RawMessage     `json:"OS-SRV-USG:terminated_at,omitempty"`
-	VolumesAttached *[]struct{}         `json:"os-extended-volumes:volumes_attached,omitempty"`
+	VolumesAttached *[]volumeRef        `json:"os-extended-volumes:volumes_attached,omitempty"`
 	ConfigDrive     *string             `json:"config_drive,omitempty"`
 
 	Host           json.RawMessage `json:"OS-EXT-SRV-ATTR:host,omitempty"`
@@ -184,7 +184,7 @@ type serverDoc struct {
 
 var (
 	emptyString = ""
-	noVolumes   = []struct{}{}
+	noVolumes   = []volumeRef{}
 )
 
 // renderServer shapes one server for microversion v, as Nova's view

@@ -15,7 +15,7 @@ import (
 // than pretending. os-attach and friends are Nova's internal calls, served
 // by ReserveAttach, CompleteAttach and Detach instead.
 var unsupportedActions = map[string]bool{
-	"os-volume_upload_image": true, "os-retype": true, "os-reset_status": true, "os-force_delete": true,
+	"os-retype": true, "os-reset_status": true, "os-force_delete": true,
 	"os-migrate_volume": true, "os-migrate_volume_completion": true, "os-attach": true, "os-detach": true,
 	"os-begin_detaching": true, "os-roll_detaching": true, "os-initialize_connection": true,
 	"os-terminate_connection": true, "os-force_detach": true, "os-unmanage": true, "revert": true,
@@ -100,6 +100,8 @@ func (s *Service) volumeAction(w http.ResponseWriter, r *http.Request) error {
 		}
 		w.WriteHeader(http.StatusAccepted)
 		return nil
+	case "os-volume_upload_image":
+		return s.uploadToImage(w, r, v, arg)
 	case "os-reserve":
 		if _, err := s.ReserveAttach(ctx, v.ProjectID, v.ID, ""); err != nil {
 			return err

@@ -66,6 +66,8 @@ type Service struct {
 	ruleRefs  *registry.Collection[sgRuleRef]
 	routers   *registry.Collection[router]
 	fips      *registry.Collection[floatingIP]
+	// subnetPools hold subnet pools (subnet_allocation).
+	subnetPools *registry.Collection[subnetPool]
 	// portExtras hold ports' allowed address pairs.
 	portExtras *registry.Collection[portExtra]
 }
@@ -88,6 +90,8 @@ func New(reg *registry.Registry, opts Options) *Service {
 		ruleRefs:  registry.NewCollection[sgRuleRef](reg, kindSecGroupRule, nil),
 		routers:   registry.NewCollection[router](reg, kindRouter, nil),
 		fips:      registry.NewCollection[floatingIP](reg, kindFloatingIP, nil),
+
+		subnetPools: registry.NewCollection[subnetPool](reg, kindSubnetPool, nil),
 
 		portExtras: registry.NewCollection[portExtra](reg, kindPortExtra, nil),
 	}
@@ -144,6 +148,12 @@ func (s *Service) Register(rt *gateway.Router) {
 	r.Handle("GET "+routeFloatingIP, s.showFloatingIP)
 	r.Handle("PUT "+routeFloatingIP, s.updateFloatingIP)
 	r.Handle("DELETE "+routeFloatingIP, s.deleteFloatingIP)
+
+	r.Handle("GET "+routeSubnetPools, s.listSubnetPools)
+	r.Handle("POST "+routeSubnetPools, s.createSubnetPool)
+	r.Handle("GET "+routeSubnetPool, s.showSubnetPool)
+	r.Handle("PUT "+routeSubnetPool, s.updateSubnetPool)
+	r.Handle("DELETE "+routeSubnetPool, s.deleteSubnetPool)
 
 	r.Handle("GET "+routeQuota, s.showQuota)
 	r.Handle("PUT "+routeQuota, s.updateQuota)

@@ -24,6 +24,7 @@ const (
 	quotaFloatingIP   = "floatingip"
 	quotaSecGroup     = "security_group"
 	quotaSecGroupRule = "security_group_rule"
+	quotaSubnetPool   = "subnetpool"
 )
 
 var quotaDefaults = []struct {
@@ -31,7 +32,7 @@ var quotaDefaults = []struct {
 	limit int
 }{
 	{quotaNetwork, 100}, {quotaSubnet, 100}, {quotaPort, 500}, {quotaRouter, 10},
-	{quotaFloatingIP, 50}, {quotaSecGroup, 10}, {quotaSecGroupRule, 100},
+	{quotaFloatingIP, 50}, {quotaSecGroup, 10}, {quotaSecGroupRule, 100}, {quotaSubnetPool, -1},
 }
 
 // quotaKey holds a project's limits that differ from the defaults.
@@ -74,6 +75,8 @@ func (s *Service) usage(ctx context.Context, projectID, resource string) (int, e
 		n, err = s.ruleRefs.Count(ctx, projectID)
 	case quotaFloatingIP:
 		n, err = s.fips.Count(ctx, projectID)
+	case quotaSubnetPool:
+		n, err = s.subnetPools.Count(ctx, projectID)
 	}
 	return int(n), err
 }
@@ -82,6 +85,7 @@ func (s *Service) usage(ctx context.Context, projectID, resource string) (int, e
 var quotaKinds = map[string]registry.Kind{
 	quotaNetwork: registry.KindNetwork, quotaSubnet: registry.KindSubnet, quotaPort: registry.KindPort,
 	quotaRouter: kindRouter, quotaFloatingIP: kindFloatingIP, quotaSecGroup: kindSecGroup, quotaSecGroupRule: kindSecGroupRule,
+	quotaSubnetPool: kindSubnetPool,
 }
 
 // reservationTTL bounds how long a crashed create keeps its reservation.

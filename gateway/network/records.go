@@ -14,6 +14,7 @@ const (
 	kindSecGroupRule registry.Kind = "sgrule"
 	kindRouter       registry.Kind = "router"
 	kindFloatingIP   registry.Kind = "floatingip"
+	kindSubnetPool   registry.Kind = "subnetpool"
 )
 
 // secGroup is a Neutron security group. Its rules live inside the record so
@@ -123,4 +124,23 @@ func (f *floatingIP) association() association {
 
 func (f *floatingIP) setAssociation(a association) {
 	f.PortID, f.PortProject, f.FixedIP, f.RouterID = a.PortID, a.PortProject, a.FixedIP, a.RouterID
+}
+
+// subnetPool is a Neutron subnet pool: prefixes of one IP family, merged,
+// and the prefix lengths subnets allocated from it may have.
+type subnetPool struct {
+	ID               string    `json:"id"`
+	ProjectID        string    `json:"project_id"`
+	Name             string    `json:"name"`
+	Description      string    `json:"description"`
+	Prefixes         []string  `json:"prefixes"`
+	IPVersion        int       `json:"ip_version"`
+	DefaultPrefixLen int       `json:"default_prefixlen"`
+	MinPrefixLen     int       `json:"min_prefixlen"`
+	MaxPrefixLen     int       `json:"max_prefixlen"`
+	Shared           bool      `json:"shared"`
+	IsDefault        bool      `json:"is_default"`
+	Revision         int       `json:"revision_number"`
+	Created          time.Time `json:"created_at"`
+	Updated          time.Time `json:"updated_at"`
 }

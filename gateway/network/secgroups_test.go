@@ -296,7 +296,7 @@ func TestGroupDeleteRacesPortCreate(t *testing.T) {
 
 func TestQuotas(t *testing.T) {
 	e := newEnv(t, devRegistry(t))
-	const defaults = `{"quota": {"floatingip": 50, "network": 100, "port": 500, "router": 10, "security_group": 10, "security_group_rule": 100, "subnet": 100}}`
+	const defaults = `{"quota": {"floatingip": 50, "network": 100, "port": 500, "router": 10, "security_group": 10, "security_group_rule": 100, "subnet": 100, "subnetpool": -1}}`
 	if code, body := e.do("demo", "GET", "/network/v2.0/quotas/demo-project", ""); code != 200 || mustJSON(body) != canonical(t, defaults) {
 		t.Fatalf("defaults: %d %v", code, body)
 	}

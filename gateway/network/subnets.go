@@ -145,6 +145,9 @@ func (s *Service) createSubnetFrom(ctx context.Context, p *wire.Principal, a att
 	if err != nil {
 		return nil, err
 	}
+	if err := s.refuseSubnetPool(ctx, p, a); err != nil {
+		return nil, err
+	}
 	sub, err := parseSubnet(a)
 	if err != nil {
 		return nil, err

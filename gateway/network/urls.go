@@ -31,6 +31,9 @@ const (
 	routeFloatingIPs = prefix + "/v2.0/floatingips"
 	routeFloatingIP  = prefix + "/v2.0/floatingips/{id}"
 
+	routeSubnetPools = prefix + "/v2.0/subnetpools"
+	routeSubnetPool  = prefix + "/v2.0/subnetpools/{id}"
+
 	routeQuota        = prefix + "/v2.0/quotas/{project_id}"
 	routeQuotaDetails = "GET " + prefix + "/v2.0/quotas/{project_id}/details"
 	routeQuotaDefault = "GET " + prefix + "/v2.0/quotas/{project_id}/default"

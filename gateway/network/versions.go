@@ -20,7 +20,7 @@ func (s *Service) listResources(w http.ResponseWriter, r *http.Request) error {
 	base := wire.BaseURL(r) + prefix + "/v2.0/"
 	var res []any
 	for _, c := range [][2]string{{"network", "networks"}, {"subnet", "subnets"}, {"port", "ports"},
-		{"security_group", "security-groups"}, {"security_group_rule", "security-group-rules"}, {"router", "routers"}, {"floatingip", "floatingips"}, {"quota", "quotas"}} {
+		{"security_group", "security-groups"}, {"security_group_rule", "security-group-rules"}, {"router", "routers"}, {"floatingip", "floatingips"}, {"subnetpool", "subnetpools"}, {"quota", "quotas"}} {
 		res = append(res, map[string]any{
 			"name": c[0], "collection": c[1],
 			"links": []any{map[string]string{"rel": "self", "href": base + c[1]}},
@@ -57,6 +57,7 @@ var extensions = []extension{
 	{"router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway.", "2012-07-20T10:00:00-00:00", []string{}},
 	{"ext-gw-mode", "Neutron L3 Configurable external gateway mode", "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway", "2013-03-28T10:00:00-00:00", []string{}},
 	{"extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router", "2013-02-01T10:00:00-00:00", []string{}},
+	{"subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet pool", "2015-03-30T10:00:00-00:00", []string{}},
 	{"quotas", "Quota management support", "Expose functions for quotas management per project", "2012-07-29T10:00:00-00:00", []string{}},
 	{"quota_details", "Quota details management support", "Expose functions for quotas usage statistics per project", "2017-02-10T10:00:00-00:00", []string{}},
 }

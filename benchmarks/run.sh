@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 out=benchmarks/out
 mkdir -p "$out"
 cpus=${BENCH_CPUS:-2}
+# Production runs on a real Redis: measure against one when it answers
+# (database 8 is emptied), else against the in-memory dev registry.
+if [ -z "${CANOPY_BENCH_REDIS+x}" ] && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  export CANOPY_BENCH_REDIS=redis://127.0.0.1:6379/8
+fi
 run() { # name package pattern benchtime
   echo "== $1" >&2
   go test -run '^$' -cpu "$cpus" -bench "$3" -benchtime "$4" -count "${BENCH_COUNT:-1}" -benchmem "$2" | tee "$out/$1.txt" >&2
@@ -25,7 +30,7 @@ detail_p50=$(metric detail p50-µs); detail_p99=$(metric detail p99-µs)
 token_p50=$(metric token p50-µs); token_p99=$(metric token p99-µs)
 boot=$(metric bootdelete servers/s)
 decide_p99=$(metric scheduler p99-µs); decide_ns=$(metric scheduler ns/op)
-ports=$(metric ports addrs/s)
+ports=$(metric ports addresses/s)
 {
   echo "# Benchmark results"
   echo

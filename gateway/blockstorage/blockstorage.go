@@ -130,11 +130,9 @@ func (s *Service) dispatch(w http.ResponseWriter, r *http.Request) error {
 			return s.versionsV3(w, r) // the SDK's discovery on the catalog URL
 		}
 	}
-	v, fault := Microversions.Negotiate(w, r)
-	if fault != nil {
+	if _, fault := Microversions.Negotiate(w, r); fault != nil {
 		return fault
 	}
-	r = r.WithContext(withVersion(r.Context(), v))
 	pathMatched := false
 	for _, rt := range s.routes {
 		if !matchSegs(r, rt.segs, segs) {
@@ -222,18 +220,4 @@ func (s *Service) table() []route {
 	add("GET", "os-hosts", s.listHosts)
 	add("GET", "os-hosts/{host}", s.showHost)
 	return out
-}
-
-type versionKey struct{}
-
-func withVersion(ctx context.Context, v wire.Version) context.Context {
-	return context.WithValue(ctx, versionKey{}, v)
-}
-
-// versionOf is the negotiated microversion of the request.
-func versionOf(ctx context.Context) wire.Version {
-	if v, ok := ctx.Value(versionKey{}).(wire.Version); ok {
-		return v
-	}
-	return Microversions.Min
 }

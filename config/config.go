@@ -112,6 +112,9 @@ func Load(path string) (Config, error) {
 // not silently become a default).
 func Parse(b []byte) (Config, error) {
 	var c Config
+	if len(bytes.TrimSpace(b)) == 0 {
+		return Config{}, errors.New("config: the file is empty; at least registry.url is needed (see deploy/canopy.example.yaml)")
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {

@@ -12,6 +12,7 @@ func TestParse(t *testing.T) {
 		wantErr string // substring; "" = valid
 	}{
 		{name: "minimal", yaml: "registry:\n  url: redis://127.0.0.1:6379/0\n"},
+		{name: "empty file", yaml: "", wantErr: "the file is empty"},
 		{name: "no registry", yaml: "listen: 127.0.0.1:5000\n", wantErr: "registry: set registry.url"},
 		{name: "typo field", yaml: "registy:\n  url: x\n", wantErr: "field registy not found"},
 		{name: "bad listen", yaml: "listen: nope\nregistry: {url: redis://x:1/0}\n", wantErr: "listen:"},

@@ -67,10 +67,7 @@ func (s *Service) listFloatingIPs(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	p := wire.PrincipalFrom(r.Context())
-	scope := p.ProjectID
-	if p.IsAdmin() {
-		scope = "*"
-	}
+	scope := listScope(p)
 	all, err := s.fips.List(r.Context(), scope, registry.Page{})
 	if err != nil {
 		return err

@@ -76,10 +76,7 @@ func (s *Service) listPorts(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p := wire.PrincipalFrom(r.Context())
-	scope := p.ProjectID
-	if p.IsAdmin() {
-		scope = "*"
-	}
+	scope := listScope(p)
 	all, err := s.ports.List(r.Context(), scope, registry.Page{})
 	if err != nil {
 		return err

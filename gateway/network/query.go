@@ -278,3 +278,12 @@ func showFields(r *http.Request) []string {
 	}
 	return out
 }
+
+// listScope is the registry scope a list call reads: the caller's project,
+// or every project ("*") for an admin, who then filters by project_id.
+func listScope(p *wire.Principal) string {
+	if p.IsAdmin() {
+		return "*"
+	}
+	return p.ProjectID
+}

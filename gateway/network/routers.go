@@ -71,10 +71,7 @@ func (s *Service) listRouters(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p := wire.PrincipalFrom(r.Context())
-	scope := p.ProjectID
-	if p.IsAdmin() {
-		scope = "*"
-	}
+	scope := listScope(p)
 	all, err := s.routers.List(r.Context(), scope, registry.Page{})
 	if err != nil {
 		return err

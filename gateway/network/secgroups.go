@@ -122,10 +122,7 @@ func (s *Service) listSecGroups(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	scope := p.ProjectID
-	if p.IsAdmin() {
-		scope = "*"
-	}
+	scope := listScope(p)
 	all, err := s.secGroups.List(ctx, scope, registry.Page{})
 	if err != nil {
 		return err

@@ -43,7 +43,9 @@ type Capabilities struct {
 	Keypairs        bool `json:"keypairs"`
 	Images          bool `json:"images"`
 	Networks        bool `json:"networks"`
-	SecurityGroups  bool `json:"security_groups"`
+	SecurityGroups  bool `json:"security_groups"` // implements SecurityGroupDriver (netres.go)
+	Routers         bool `json:"routers"`         // implements RouterDriver
+	FloatingIPs     bool `json:"floating_ips"`    // implements FloatingIPDriver
 	Volumes         bool `json:"volumes"`
 	LiveMigration   bool `json:"live_migration"`
 	HostsVisible    bool `json:"hosts_visible"` // the backend reports individual hosts (the local pool)
@@ -91,6 +93,9 @@ type NIC struct {
 	NetworkID  string   `json:"network_id"`
 	MACAddress string   `json:"mac_address"`
 	FixedIPs   []string `json:"fixed_ips"`
+	// SecurityGroupIDs are the groups the NIC uses (already ensured in the
+	// backend when it declares SecurityGroups).
+	SecurityGroupIDs []string `json:"security_group_ids,omitempty"`
 }
 
 // ServerSpec is everything a backend needs to create one server. ID is the
@@ -185,11 +190,14 @@ type ImageReader func(ctx context.Context) (io.ReadSeekCloser, error)
 // NetworkSpec describes a tenant network and its subnets as the registry
 // holds them. Backends realise it (a bridge, a VPC, a port group...).
 type NetworkSpec struct {
-	ID        string       `json:"id"`
-	ProjectID string       `json:"project_id"`
-	Name      string       `json:"name"`
-	MTU       int          `json:"mtu"`
-	Subnets   []SubnetSpec `json:"subnets,omitempty"`
+	ID        string `json:"id"`
+	ProjectID string `json:"project_id"`
+	Name      string `json:"name"`
+	MTU       int    `json:"mtu"`
+	// External marks a provider network that floating IPs and router
+	// gateways come from.
+	External bool         `json:"external,omitempty"`
+	Subnets  []SubnetSpec `json:"subnets,omitempty"`
 }
 
 // SubnetSpec is one subnet of a network.
@@ -198,6 +206,10 @@ type SubnetSpec struct {
 	CIDR      string `json:"cidr"`
 	GatewayIP string `json:"gateway_ip,omitempty"`
 	IPVersion int    `json:"ip_version"`
+	// EnableDHCP and DNSNameservers are Neutron's subnet fields of the same
+	// names.
+	EnableDHCP     bool     `json:"enable_dhcp"`
+	DNSNameservers []string `json:"dns_nameservers,omitempty"`
 }
 
 // NetworkStatus is a backend's realisation of a network.

@@ -45,6 +45,10 @@ type Options struct {
 	// Local is the built-in pool's configuration (simulated hosts today).
 	Local     localcloud.Config
 	LocalName string // cloud name of the pool (default "local")
+	// Backends are the other clouds (OpenStack, vSphere, AWS, Azure
+	// proxies), built by the caller from canopy.yaml; each is wrapped in the
+	// metered path here. Names must be unique and differ from LocalName.
+	Backends []proxies.Backend
 	// ComputeQuota is every project's default compute quota (zero value:
 	// Nova's defaults; -1 fields are unlimited).
 	ComputeQuota broker.Quota
@@ -104,6 +108,12 @@ func New(ctx context.Context, reg *registry.Registry, opts Options, log *slog.Lo
 	a.Pool = pool
 	a.Scheduler = scheduler.New(reg, scheduler.Options{})
 	backends := map[string]proxies.Backend{opts.LocalName: metered.Wrap(pool)}
+	for _, b := range opts.Backends {
+		if _, dup := backends[b.Name()]; dup || b.Name() == "" {
+			return nil, fmt.Errorf("cloud %q: the name is empty or used twice", b.Name())
+		}
+		backends[b.Name()] = metered.Wrap(b)
+	}
 	a.backends = backends
 	a.Broker = broker.New(reg, a.Scheduler, a.Image, a.Network, backends, log, broker.Options{SyncInterval: 10 * time.Second, Quota: opts.ComputeQuota})
 	a.Broker.SetSecurityGroups(a.Network)

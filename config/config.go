@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,11 +57,20 @@ type Identity struct {
 
 // Cloud is one backend. Type selects which section below applies.
 type Cloud struct {
-	Name             string    `yaml:"name"`
-	Type             string    `yaml:"type"` // local (more types arrive with their proxies)
-	AvailabilityZone string    `yaml:"availability_zone"`
-	Local            yaml.Node `yaml:"local"` // decoded by the local pool's own config type
+	Name             string `yaml:"name"`
+	Type             string `yaml:"type"` // local, openstack, vsphere, aws or azure
+	AvailabilityZone string `yaml:"availability_zone"`
+	// One section per type, each decoded by its backend's own Config type
+	// (strictly: unknown fields are errors there too).
+	Local     yaml.Node `yaml:"local"`
+	OpenStack yaml.Node `yaml:"openstack"`
+	VSphere   yaml.Node `yaml:"vsphere"`
+	AWS       yaml.Node `yaml:"aws"`
+	Azure     yaml.Node `yaml:"azure"`
 }
+
+// CloudTypes are the cloud types this build supports.
+var CloudTypes = []string{"local", "openstack", "vsphere", "aws", "azure"}
 
 // Default returns a configuration with every default set.
 func Default() Config {
@@ -155,12 +165,11 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s.name: %q is used twice; cloud names must be unique", where, cl.Name))
 		}
 		seen[cl.Name] = true
-		switch cl.Type {
-		case "local":
-		case "":
-			errs = append(errs, fmt.Errorf("%s.type: missing; this build supports: local", where))
-		default:
-			errs = append(errs, fmt.Errorf("%s.type: %q is not supported by this build (supported: local)", where, cl.Type))
+		switch {
+		case cl.Type == "":
+			errs = append(errs, fmt.Errorf("%s.type: missing; this build supports: %s", where, strings.Join(CloudTypes, ", ")))
+		case !slices.Contains(CloudTypes, cl.Type):
+			errs = append(errs, fmt.Errorf("%s.type: %q is not supported by this build (supported: %s)", where, cl.Type, strings.Join(CloudTypes, ", ")))
 		}
 	}
 	return errors.Join(errs...)

@@ -108,9 +108,11 @@ func (s *Scheduler) Snapshot(ctx context.Context) (Snapshot, error) {
 	for i, r := range refs {
 		cmds[i] = pipe.HMGet(ctx, s.keys.host(r.cloud, r.host), hostFields...)
 	}
+	disabledCmd := pipe.HGetAll(ctx, s.keys.disabled())
 	if _, err := pipe.Exec(ctx); err != nil {
 		return Snapshot{}, err
 	}
+	disabled := disabledCmd.Val()
 	snap := Snapshot{Hosts: make([]HostState, 0, len(refs))}
 	for i, r := range refs {
 		v := cmds[i].Val()
@@ -123,6 +125,9 @@ func (s *Scheduler) Snapshot(ctx context.Context) (Snapshot, error) {
 			UsedVCPUs: atoi(v[3]), UsedRAMMB: atoi(v[4]), UsedDiskGB: atoi(v[5]),
 			Up: atoi(v[6]) == 1, Enabled: atoi(v[7]) == 1,
 			AvailabilityZone: str(v[8]), HypervisorType: str(v[9]), Generation: int64(atoi(v[11])),
+		}
+		if _, off := disabled[r.cloud]; off {
+			h.Enabled = false
 		}
 		if lb := str(v[10]); lb != "" && lb != "null" {
 			_ = json.Unmarshal([]byte(lb), &h.Labels) // labels are advisory; a bad one never blocks placement

@@ -13,12 +13,14 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/canopy-cloud/canopy/broker"
 	"github.com/canopy-cloud/canopy/gateway"
+	"github.com/canopy-cloud/canopy/gateway/admin"
 	"github.com/canopy-cloud/canopy/gateway/blockstorage"
 	"github.com/canopy-cloud/canopy/gateway/compute"
 	"github.com/canopy-cloud/canopy/gateway/identity"
@@ -49,6 +51,12 @@ type Options struct {
 	// proxies), built by the caller from canopy.yaml; each is wrapped in the
 	// metered path here. Names must be unique and differ from LocalName.
 	Backends []proxies.Backend
+	// CloudTypes names each backend's type (openstack, vsphere, aws, azure)
+	// for the admin API.
+	CloudTypes map[string]string
+	// InventoryInterval is how often every cloud's inventory is refreshed
+	// (default 30s).
+	InventoryInterval time.Duration
 	// ComputeQuota is every project's default compute quota (zero value:
 	// Nova's defaults; -1 fields are unlimited).
 	ComputeQuota broker.Quota
@@ -62,6 +70,7 @@ type App struct {
 	Image     *image.Service
 	Network   *network.Service
 	Volumes   *blockstorage.Service
+	Admin     *admin.Service
 	Broker    *broker.Broker
 	Scheduler *scheduler.Scheduler
 	Pool      *localcloud.Pool
@@ -71,6 +80,7 @@ type App struct {
 	log      *slog.Logger
 	opts     Options
 	backends map[string]proxies.Backend // every cloud, behind the metered path
+	health   cloudHealth
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -80,13 +90,16 @@ func New(ctx context.Context, reg *registry.Registry, opts Options, log *slog.Lo
 	if opts.LocalName == "" {
 		opts.LocalName = "local"
 	}
+	if opts.InventoryInterval <= 0 {
+		opts.InventoryInterval = 30 * time.Second
+	}
 	if opts.KeyRepository == "" {
 		opts.KeyRepository = filepath.Join(opts.DataDir, "fernet-keys")
 	}
 	a := &App{Registry: reg, log: log, opts: opts}
 
 	id, err := identity.New(ctx, reg, identity.Options{
-		PublicURL: opts.PublicURL, Region: opts.Region, Services: gateway.DefaultServices,
+		PublicURL: opts.PublicURL, Region: opts.Region, Services: append(slices.Clone(gateway.DefaultServices), admin.CatalogEntry),
 		KeyRepository: opts.KeyRepository, TokenTTL: opts.TokenTTL,
 	}, log)
 	if err != nil {
@@ -122,7 +135,8 @@ func New(ctx context.Context, reg *registry.Registry, opts Options, log *slog.Lo
 	a.Broker.SetVolumes(a.Volumes)
 
 	a.Gateway = gateway.New(log, a.Identity)
-	a.Gateway.Mount(a.Identity, a.Compute, a.Image, a.Network, a.Volumes,
+	a.Admin = admin.New(reg, a.Scheduler, a)
+	a.Gateway.Mount(a.Identity, a.Compute, a.Image, a.Network, a.Volumes, a.Admin,
 		gateway.ServiceFunc(func(rt *gateway.Router) { a.Compute.RegisterImageProxy(rt, a.Image) }))
 
 	a.Metrics = prometheus.NewRegistry()
@@ -138,16 +152,12 @@ func New(ctx context.Context, reg *registry.Registry, opts Options, log *slog.Lo
 // background loops (revocation feed, broker workers and sync loops). Close
 // stops them.
 func (a *App) Start(ctx context.Context) error {
-	for name, b := range a.backends {
-		hosts, err := b.Inventory().Hosts(ctx)
-		if err != nil {
-			return fmt.Errorf("cloud %s: inventory: %w", name, err)
-		}
-		if err := a.Scheduler.SyncHosts(ctx, name, hosts); err != nil {
-			return fmt.Errorf("cloud %s: register hosts: %w", name, err)
-		}
+	a.refreshInventory(ctx)
+	if h := a.health.get(a.opts.LocalName); h.Status != "up" {
+		return fmt.Errorf("cloud %s: inventory: %s", a.opts.LocalName, h.Error)
 	}
 	ctx, a.cancel = context.WithCancel(ctx)
+	a.goRun(ctx, "inventory", a.inventoryLoop)
 	a.goRun(ctx, "identity", a.Identity.Run)
 	a.goRun(ctx, "image", a.Image.Run)
 	a.goRun(ctx, "broker", func(ctx context.Context) error { a.Broker.Run(ctx); return nil })

@@ -23,6 +23,8 @@ const usage = `canopy — an OpenStack cloud made of other clouds
 Usage:
   canopy dev [flags]                 run everything in one process (in-memory registry, simulated hosts)
   canopy gateway --config FILE       run the gateway configured by canopy.yaml against a real Redis
+  canopy admin [flags] COMMAND       drive the admin API: clouds (health, capacity, disable/enable)
+                                     and routings (where each resource lives); see canopy admin --help
   canopy fernet-rotate --key-repository DIR [--max-active N]
                                      rotate the Fernet token keys (as keystone-manage fernet_rotate)
   canopy version                     print the version
@@ -43,6 +45,8 @@ func main() {
 		err = runDev(ctx, os.Args[2:])
 	case "gateway":
 		err = runGateway(ctx, os.Args[2:])
+	case "admin":
+		err = runAdmin(ctx, os.Args[2:])
 	case "fernet-rotate":
 		err = runFernetRotate(os.Args[2:])
 	case "version", "--version", "-v":

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
+)
+
+const adminUsage = `Usage: canopy admin [flags] COMMAND [ARGS]
+
+Drives Canopy's admin API (service type canopy-admin; admin role needed).
+Credentials come from clouds.yaml (--os-cloud or OS_CLOUD), else from the
+OS_* environment variables, as with openstackclient.
+
+Commands:
+  cloud list                         every cloud: type, health, zones, capacity, placement state
+  cloud show NAME                    one cloud with its hosts
+  cloud disable NAME [--reason R]    take a cloud out of new placements (what runs there stays)
+  cloud enable NAME                  put it back
+  routing list [--project P] [--cloud C] [--type server|volume|snapshot] [--state S] [--limit N]
+                                     where each resource lives
+  routing show ID                    where one resource lives
+
+Flags:
+`
+
+// runAdmin runs `canopy admin ...`.
+func runAdmin(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("canopy admin", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), adminUsage); fs.PrintDefaults() }
+	osCloud := fs.String("os-cloud", os.Getenv("OS_CLOUD"), "cloud name in clouds.yaml")
+	format := fs.String("f", "table", "output format: table or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *format != "table" && *format != "json" {
+		return fmt.Errorf("-f %q: use table or json", *format)
+	}
+	rest := fs.Args()
+	if len(rest) < 2 {
+		fs.Usage()
+		return fmt.Errorf("canopy admin needs a command, e.g. `canopy admin cloud list`")
+	}
+	cmd := rest[0] + " " + rest[1]
+	cargs := rest[2:]
+	sub := flag.NewFlagSet("canopy admin "+cmd, flag.ContinueOnError)
+	reason := sub.String("reason", "", "why the cloud is disabled (cloud disable)")
+	project := sub.String("project", "", "filter by project id (routing list)")
+	cloud := sub.String("cloud", "", "filter by cloud (routing list)")
+	typ := sub.String("type", "", "filter by resource type: server, volume or snapshot (routing list)")
+	state := sub.String("state", "", "filter by routing state (routing list)")
+	limit := sub.Int("limit", 0, "at most this many (routing list)")
+	var pos []string
+	for len(cargs) > 0 { // positional arguments may come before or after flags
+		if err := sub.Parse(cargs); err != nil {
+			return err
+		}
+		if sub.NArg() == 0 {
+			break
+		}
+		pos = append(pos, sub.Arg(0))
+		cargs = sub.Args()[1:]
+	}
+	need := func(n int) error {
+		if len(pos) != n {
+			return fmt.Errorf("canopy admin %s takes %d argument(s), got %d", cmd, n, len(pos))
+		}
+		return nil
+	}
+
+	client, err := adminClient(ctx, *osCloud)
+	if err != nil {
+		return err
+	}
+	var out any
+	switch cmd {
+	case "cloud list":
+		if err = need(0); err == nil {
+			out, err = adminDo(ctx, client, http.MethodGet, "clouds", nil)
+		}
+	case "cloud show":
+		if err = need(1); err == nil {
+			out, err = adminDo(ctx, client, http.MethodGet, "clouds/"+url.PathEscape(pos[0]), nil)
+		}
+	case "cloud disable", "cloud enable":
+		if err = need(1); err == nil {
+			body := map[string]any{"enabled": cmd == "cloud enable"}
+			if *reason != "" {
+				body["disabled_reason"] = *reason
+			}
+			out, err = adminDo(ctx, client, http.MethodPatch, "clouds/"+url.PathEscape(pos[0]), map[string]any{"cloud": body})
+		}
+	case "routing list":
+		if err = need(0); err == nil {
+			q := url.Values{}
+			for k, v := range map[string]string{"project_id": *project, "cloud": *cloud, "resource_type": *typ, "state": *state} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			if *limit > 0 {
+				q.Set("limit", fmt.Sprint(*limit))
+			}
+			path := "routings"
+			if len(q) > 0 {
+				path += "?" + q.Encode()
+			}
+			out, err = adminDo(ctx, client, http.MethodGet, path, nil)
+		}
+	case "routing show":
+		if err = need(1); err == nil {
+			out, err = adminDo(ctx, client, http.MethodGet, "routings/"+url.PathEscape(pos[0]), nil)
+		}
+	default:
+		fs.Usage()
+		return fmt.Errorf("canopy admin: unknown command %q", cmd)
+	}
+	if err != nil {
+		return err
+	}
+	return printAdmin(os.Stdout, *format, out)
+}
+
+// adminClient authenticates like openstackclient and finds the admin API.
+func adminClient(ctx context.Context, osCloud string) (*gophercloud.ServiceClient, error) {
+	var ao gophercloud.AuthOptions
+	var eo gophercloud.EndpointOpts
+	var err error
+	if osCloud != "" || os.Getenv("OS_AUTH_URL") == "" {
+		var opts []clouds.ParseOption
+		if osCloud != "" {
+			opts = append(opts, clouds.WithCloudName(osCloud))
+		}
+		ao, eo, _, err = clouds.Parse(opts...)
+		if err != nil {
+			return nil, fmt.Errorf("credentials: %w (set --os-cloud/OS_CLOUD with a clouds.yaml, or the OS_* variables `canopy dev` prints)", err)
+		}
+	} else if ao, err = openstack.AuthOptionsFromEnv(); err != nil {
+		return nil, fmt.Errorf("credentials from OS_* variables: %w", err)
+	} else {
+		eo.Region = os.Getenv("OS_REGION_NAME")
+	}
+	pc, err := openstack.AuthenticatedClient(ctx, ao)
+	if err != nil {
+		return nil, fmt.Errorf("authentication: %w", err)
+	}
+	eo.Type = "canopy-admin"
+	u, err := pc.EndpointLocator(eo)
+	if err != nil {
+		return nil, fmt.Errorf("the catalog has no canopy-admin endpoint: %w", err)
+	}
+	return &gophercloud.ServiceClient{ProviderClient: pc, Endpoint: strings.TrimRight(u, "/") + "/", Type: "canopy-admin"}, nil
+}
+
+func adminDo(ctx context.Context, c *gophercloud.ServiceClient, method, path string, body any) (any, error) {
+	var out any
+	opts := &gophercloud.RequestOpts{JSONResponse: &out, OkCodes: []int{200}}
+	if body != nil {
+		opts.JSONBody = body
+	}
+	_, err := c.Request(ctx, method, c.Endpoint+path, opts)
+	if err != nil {
+		return nil, adminError(err)
+	}
+	return out, nil
+}
+
+// adminError shows the API's own fault message.
+func adminError(err error) error {
+	var ue gophercloud.ErrUnexpectedResponseCode
+	if e, ok := err.(gophercloud.ErrUnexpectedResponseCode); ok {
+		ue = e
+		var f map[string]struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(ue.Body, &f) == nil {
+			for _, v := range f {
+				if v.Message != "" {
+					return fmt.Errorf("%d: %s", ue.Actual, v.Message)
+				}
+			}
+		}
+	}
+	return err
+}
+
+func printAdmin(w io.Writer, format string, v any) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	m, _ := v.(map[string]any)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	defer tw.Flush()
+	switch {
+	case m["clouds"] != nil:
+		fmt.Fprintln(tw, "NAME\tTYPE\tHEALTH\tENABLED\tZONES\tHOSTS\tVCPUS (USED/TOTAL)\tRAM MB (USED/TOTAL)")
+		for _, c := range m["clouds"].([]any) {
+			cloudRow(tw, c.(map[string]any))
+		}
+	case m["cloud"] != nil:
+		c := m["cloud"].(map[string]any)
+		fmt.Fprintln(tw, "NAME\tTYPE\tHEALTH\tENABLED\tZONES\tHOSTS\tVCPUS (USED/TOTAL)\tRAM MB (USED/TOTAL)")
+		cloudRow(tw, c)
+		if r, ok := c["disabled_reason"].(string); ok {
+			fmt.Fprintf(tw, "\ndisabled: %s\n", r)
+		}
+		if h, _ := c["health"].(map[string]any); h["error"] != nil {
+			fmt.Fprintf(tw, "\nlast error: %v\n", h["error"])
+		}
+		if hs, _ := c["hosts"].([]any); len(hs) > 0 {
+			fmt.Fprintln(tw, "\nHOST\tZONE\tTYPE\tSTATE\tSTATUS\tVCPUS\tRAM MB")
+			for _, h := range hs {
+				h := h.(map[string]any)
+				fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\t%v/%v\t%v/%v\n", h["name"], h["availability_zone"], h["hypervisor_type"], h["state"], h["status"],
+					h["vcpus_used"], h["vcpus"], h["memory_mb_used"], h["memory_mb"])
+			}
+		}
+	case m["routings"] != nil:
+		fmt.Fprintln(tw, "TYPE\tID\tNAME\tPROJECT\tCLOUD\tHOST\tBOTTOM ID\tSTATE")
+		for _, r := range m["routings"].([]any) {
+			routingRow(tw, r.(map[string]any))
+		}
+	case m["routing"] != nil:
+		fmt.Fprintln(tw, "TYPE\tID\tNAME\tPROJECT\tCLOUD\tHOST\tBOTTOM ID\tSTATE")
+		routingRow(tw, m["routing"].(map[string]any))
+	default:
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	return nil
+}
+
+func cloudRow(w io.Writer, c map[string]any) {
+	h, _ := c["health"].(map[string]any)
+	capa, _ := c["capacity"].(map[string]any)
+	zones := []string{}
+	for _, z := range c["availability_zones"].([]any) {
+		zones = append(zones, fmt.Sprint(z))
+	}
+	fmt.Fprintf(w, "%v\t%v\t%v\t%v\t%s\t%v\t%v/%v\t%v/%v\n", c["name"], c["type"], h["status"], c["enabled"], strings.Join(zones, ","), c["host_count"],
+		capa["vcpus_used"], capa["vcpus"], capa["memory_mb_used"], capa["memory_mb"])
+}
+
+func routingRow(w io.Writer, r map[string]any) {
+	fmt.Fprintf(w, "%v\t%v\t%v\t%v\t%v\t%v\t%v\t%v\n", r["resource_type"], r["resource_id"], r["name"], r["project_id"], r["cloud"],
+		orDash(r["host"]), orDash(r["bottom_id"]), r["state"])
+}
+
+func orDash(v any) any {
+	if v == nil || v == "" {
+		return "-"
+	}
+	return v
+}

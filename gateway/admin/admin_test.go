@@ -1,0 +1,189 @@
+package admin_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/canopy-cloud/canopy/gateway"
+	"github.com/canopy-cloud/canopy/gateway/admin"
+	"github.com/canopy-cloud/canopy/gateway/wire"
+	"github.com/canopy-cloud/canopy/proxies"
+	"github.com/canopy-cloud/canopy/registry"
+	"github.com/canopy-cloud/canopy/scheduler"
+)
+
+// auth knows two tokens: "admin" (admin role) and "member".
+type auth struct{}
+
+func (auth) Authenticate(_ context.Context, tok string) (*wire.Principal, error) {
+	switch tok {
+	case "admin":
+		return &wire.Principal{UserID: "u-admin", ProjectID: "p-admin", Roles: []string{"admin", "member", "reader"}}, nil
+	case "member":
+		return &wire.Principal{UserID: "u", ProjectID: "p1", Roles: []string{"member"}}, nil
+	}
+	return nil, wire.Unauthorized("The request you have made requires authentication.")
+}
+
+type clouds []admin.CloudRef
+
+func (c clouds) CloudList() []admin.CloudRef { return c }
+
+func setup(t *testing.T) (*httptest.Server, *registry.Registry) {
+	t.Helper()
+	dev, err := registry.StartDevServer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dev.Close)
+	reg, err := dev.Open(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	sched := scheduler.New(reg, scheduler.Options{})
+	ctx := t.Context()
+	for _, c := range []struct {
+		cloud, az string
+		up        bool
+	}{{"local", "nova", true}, {"east", "east-1a", true}, {"west", "west-1a", false}} {
+		if err := sched.SyncHosts(ctx, c.cloud, []proxies.Host{{Name: c.cloud + "-h1", AvailabilityZone: c.az, HypervisorType: "qemu",
+			Up: c.up, Enabled: true, VCPUs: 8, RAMMB: 16384, DiskGB: 100}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs := clouds{
+		{Name: "east", Type: "openstack", Health: admin.Health{Status: "up", CheckedAt: time.Now()}},
+		{Name: "local", Type: "local", Health: admin.Health{Status: "up"}},
+		{Name: "west", Type: "aws", Health: admin.Health{Status: "down", Error: "backend unavailable"}},
+	}
+	servers := registry.NewCollection[registry.Server](reg, registry.KindServer, nil)
+	for i, s := range []registry.Server{
+		{ID: "s1", ProjectID: "p1", Name: "web", Routing: registry.Routing{State: registry.RoutingActive, Cloud: "east", BottomID: "b-1"}},
+		{ID: "s2", ProjectID: "p2", Name: "db", Routing: registry.Routing{State: registry.RoutingBuilding, Cloud: "local", Host: "local-h1", BottomID: "b-2"}},
+	} {
+		if err := servers.Create(ctx, s.ProjectID, s.ID, time.Unix(int64(1000+i), 0), &s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := gateway.New(slog.New(slog.DiscardHandler), auth{})
+	g.Mount(admin.New(reg, sched, cs))
+	srv := httptest.NewServer(g.Handler())
+	t.Cleanup(srv.Close)
+	return srv, reg
+}
+
+func call(t *testing.T, srv *httptest.Server, tok, method, path, body string, wantStatus int) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	if tok != "" {
+		req.Header.Set("X-Auth-Token", tok)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != wantStatus {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, wantStatus, b)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("%s %s: body is not JSON: %s", method, path, b)
+	}
+	return v
+}
+
+func TestClouds(t *testing.T) {
+	srv, _ := setup(t)
+	call(t, srv, "", "GET", "/admin/v1/clouds", "", 401)
+	f := call(t, srv, "member", "GET", "/admin/v1/clouds", "", 403)
+	if _, ok := f["forbidden"]; !ok {
+		t.Errorf("403 body %v is not Nova's fault shape", f)
+	}
+	v := call(t, srv, "admin", "GET", "/admin/v1/clouds", "", 200)
+	cs := v["clouds"].([]any)
+	if len(cs) != 3 {
+		t.Fatalf("%d clouds, want 3", len(cs))
+	}
+	east := cs[0].(map[string]any)
+	if east["name"] != "east" || east["type"] != "openstack" || east["enabled"] != true {
+		t.Errorf("east = %v", east)
+	}
+	if c := east["capacity"].(map[string]any); c["vcpus"] != 8.0 || c["memory_mb"] != 16384.0 {
+		t.Errorf("east capacity = %v", c)
+	}
+	west := cs[2].(map[string]any)
+	if h := west["health"].(map[string]any); h["status"] != "down" || h["error"] != "backend unavailable" {
+		t.Errorf("west health = %v", h)
+	}
+	if c := west["capacity"].(map[string]any); c["vcpus"] != 0.0 {
+		t.Errorf("a down host's capacity counts: %v", c)
+	}
+
+	// Disable east: placements avoid it, the API shows it with the reason.
+	v = call(t, srv, "admin", "PATCH", "/admin/v1/clouds/east", `{"cloud": {"enabled": false, "disabled_reason": "upgrade"}}`, 200)
+	c := v["cloud"].(map[string]any)
+	if c["enabled"] != false || c["disabled_reason"] != "upgrade" {
+		t.Errorf("after disable: %v", c)
+	}
+	if hs := c["hosts"].([]any); len(hs) != 1 || hs[0].(map[string]any)["status"] != "disabled" {
+		t.Errorf("hosts after disable: %v", c["hosts"])
+	}
+	v = call(t, srv, "admin", "PATCH", "/admin/v1/clouds/east", `{"cloud": {"enabled": true}}`, 200)
+	if c := v["cloud"].(map[string]any); c["enabled"] != true || c["disabled_reason"] != nil {
+		t.Errorf("after enable: %v", c)
+	}
+	// Bad input: named field, nothing changed.
+	for _, body := range []string{`{}`, `{"cloud": {}}`, `{"cloud": {"enabled": true, "disabled_reason": "x"}}`, `{"cloud": {"enabled": "no"}}`, `{"cloud": {"enabled": false, "colour": 1}}`} {
+		call(t, srv, "admin", "PATCH", "/admin/v1/clouds/east", body, 400)
+	}
+	call(t, srv, "admin", "GET", "/admin/v1/clouds/mars", "", 404)
+	call(t, srv, "admin", "PATCH", "/admin/v1/clouds/mars", `{"cloud": {"enabled": false}}`, 404)
+	call(t, srv, "admin", "POST", "/admin/v1/clouds", `{"cloud": {"name": "x"}}`, 501)
+	call(t, srv, "admin", "GET", "/admin/v1/clouds/east", "", 200)
+}
+
+func TestRoutings(t *testing.T) {
+	srv, _ := setup(t)
+	v := call(t, srv, "admin", "GET", "/admin/v1/routings", "", 200)
+	if rs := v["routings"].([]any); len(rs) != 2 {
+		t.Fatalf("routings = %v", rs)
+	}
+	v = call(t, srv, "admin", "GET", "/admin/v1/routings?cloud=east", "", 200)
+	rs := v["routings"].([]any)
+	if len(rs) != 1 || rs[0].(map[string]any)["resource_id"] != "s1" || rs[0].(map[string]any)["bottom_id"] != "b-1" {
+		t.Fatalf("cloud=east: %v", rs)
+	}
+	v = call(t, srv, "admin", "GET", "/admin/v1/routings?project_id=p2&state=building", "", 200)
+	if rs := v["routings"].([]any); len(rs) != 1 || rs[0].(map[string]any)["host"] != "local-h1" {
+		t.Fatalf("project p2 building: %v", rs)
+	}
+	v = call(t, srv, "admin", "GET", "/admin/v1/routings?limit=1", "", 200)
+	first := v["routings"].([]any)[0].(map[string]any)["resource_id"].(string)
+	v = call(t, srv, "admin", "GET", "/admin/v1/routings?limit=1&marker="+first, "", 200)
+	if rs := v["routings"].([]any); len(rs) != 1 || rs[0].(map[string]any)["resource_id"] == first {
+		t.Fatalf("second page: %v", rs)
+	}
+	call(t, srv, "admin", "GET", "/admin/v1/routings?marker=nope", "", 400)
+	call(t, srv, "admin", "GET", "/admin/v1/routings?resource_type=vm", "", 400)
+	call(t, srv, "admin", "GET", "/admin/v1/routings?limit=0", "", 400)
+	call(t, srv, "admin", "GET", "/admin/v1/routings?colour=red", "", 400)
+	v = call(t, srv, "admin", "GET", "/admin/v1/routings/s2", "", 200)
+	if r := v["routing"].(map[string]any); r["cloud"] != "local" || r["resource_type"] != "server" {
+		t.Errorf("routing s2 = %v", r)
+	}
+	call(t, srv, "admin", "GET", "/admin/v1/routings/nope", "", 404)
+	call(t, srv, "member", "GET", "/admin/v1/routings", "", 403)
+}

@@ -31,6 +31,9 @@ Commands:
   routing list [--project P] [--cloud C] [--type server|volume|snapshot] [--state S] [--limit N]
                                      where each resource lives
   routing show ID                    where one resource lives
+  explain --flavor ID [--zone Z] [--project P] | --server ID
+                                     where the scheduler would place it now: every host, with the
+                                     filter that dropped it or the weights that ranked it
 
 Flags:
 `
@@ -48,12 +51,14 @@ func runAdmin(ctx context.Context, args []string) error {
 		return fmt.Errorf("-f %q: use table or json", *format)
 	}
 	rest := fs.Args()
-	if len(rest) < 2 {
+	if len(rest) < 2 && (len(rest) == 0 || rest[0] != "explain") {
 		fs.Usage()
 		return fmt.Errorf("canopy admin needs a command, e.g. `canopy admin cloud list`")
 	}
-	cmd := rest[0] + " " + rest[1]
-	cargs := rest[2:]
+	cmd, cargs := rest[0], rest[1:]
+	if cmd != "explain" {
+		cmd, cargs = rest[0]+" "+rest[1], rest[2:]
+	}
 	sub := flag.NewFlagSet("canopy admin "+cmd, flag.ContinueOnError)
 	reason := sub.String("reason", "", "why the cloud is disabled (cloud disable)")
 	project := sub.String("project", "", "filter by project id (routing list)")
@@ -61,6 +66,9 @@ func runAdmin(ctx context.Context, args []string) error {
 	typ := sub.String("type", "", "filter by resource type: server, volume or snapshot (routing list)")
 	state := sub.String("state", "", "filter by routing state (routing list)")
 	limit := sub.Int("limit", 0, "at most this many (routing list)")
+	flavor := sub.String("flavor", "", "flavor id (explain)")
+	server := sub.String("server", "", "server id (explain)")
+	zone := sub.String("zone", "", "availability zone (explain)")
 	var pos []string
 	for len(cargs) > 0 { // positional arguments may come before or after flags
 		if err := sub.Parse(cargs); err != nil {
@@ -121,6 +129,16 @@ func runAdmin(ctx context.Context, args []string) error {
 	case "routing show":
 		if err = need(1); err == nil {
 			out, err = adminDo(ctx, client, http.MethodGet, "routings/"+url.PathEscape(pos[0]), nil)
+		}
+	case "explain":
+		if err = need(0); err == nil {
+			body := map[string]any{}
+			for k, v := range map[string]string{"flavor_id": *flavor, "server_id": *server, "availability_zone": *zone, "project_id": *project} {
+				if v != "" {
+					body[k] = v
+				}
+			}
+			out, err = adminDo(ctx, client, http.MethodPost, "scheduler/explain", map[string]any{"explain": body})
 		}
 	default:
 		fs.Usage()
@@ -232,6 +250,15 @@ func printAdmin(w io.Writer, format string, v any) error {
 		fmt.Fprintln(tw, "TYPE\tID\tNAME\tPROJECT\tCLOUD\tHOST\tBOTTOM ID\tSTATE")
 		for _, r := range m["routings"].([]any) {
 			routingRow(tw, r.(map[string]any))
+		}
+	case m["explanation"] != nil:
+		ex := m["explanation"].(map[string]any)
+		fmt.Fprintf(tw, "filters: %v\nweighers: %v\n\n", ex["filters"], ex["weighers"])
+		fmt.Fprintln(tw, "RANK\tCLOUD\tHOST\tZONE\tWEIGHT\tREJECTED BY")
+		hosts, _ := ex["hosts"].([]any)
+		for _, h := range hosts {
+			h := h.(map[string]any)
+			fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\t%v\n", orDash(h["rank"]), h["cloud"], h["host"], h["availability_zone"], h["weight"], orDash(h["rejected_by"]))
 		}
 	case m["routing"] != nil:
 		fmt.Fprintln(tw, "TYPE\tID\tNAME\tPROJECT\tCLOUD\tHOST\tBOTTOM ID\tSTATE")

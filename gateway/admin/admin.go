@@ -9,6 +9,8 @@
 //	GET   /admin/v1/routings              where each server, volume and snapshot lives;
 //	                                      filters: project_id, cloud, resource_type, state; limit, marker
 //	GET   /admin/v1/routings/{id}         one resource's routing
+//	POST  /admin/v1/scheduler/explain     where a flavor (or an existing server) would be placed:
+//	                                      every host, with the filter that dropped it or its weights
 //
 // Registering or removing a cloud while the gateway runs is not built yet:
 // POST and DELETE on clouds answer 501 and say to edit canopy.yaml and
@@ -60,6 +62,7 @@ type Placement interface {
 	Snapshot(ctx context.Context) (scheduler.Snapshot, error)
 	SetCloudEnabled(ctx context.Context, cloud string, enabled bool, reason string) error
 	DisabledClouds(ctx context.Context) (map[string]string, error)
+	Explain(ctx context.Context, req scheduler.Request) (scheduler.Explanation, error)
 }
 
 // Service serves the admin API.
@@ -69,6 +72,7 @@ type Service struct {
 	servers   *registry.Collection[registry.Server]
 	volumes   *registry.Collection[blockstorage.Volume]
 	snapshots *registry.Collection[blockstorage.Snapshot]
+	flavors   *registry.Collection[registry.Flavor]
 }
 
 // New returns the admin API over the registry, the scheduler and the app's
@@ -79,6 +83,7 @@ func New(reg *registry.Registry, sched Placement, clouds Clouds) *Service {
 		servers:   registry.NewCollection[registry.Server](reg, registry.KindServer, nil),
 		volumes:   registry.NewCollection[blockstorage.Volume](reg, blockstorage.KindVolume, nil),
 		snapshots: registry.NewCollection[blockstorage.Snapshot](reg, blockstorage.KindSnapshot, nil),
+		flavors:   registry.NewCollection(reg, registry.KindFlavor, func(f *registry.Flavor) string { return f.Name }),
 	}
 }
 
@@ -97,6 +102,7 @@ func (s *Service) Register(rt *gateway.Router) {
 	r.Handle("DELETE /admin/v1/clouds/{name}", s.admin(notBuilt))
 	r.Handle("GET /admin/v1/routings", s.admin(s.listRoutings))
 	r.Handle("GET /admin/v1/routings/{id}", s.admin(s.showRouting))
+	r.Handle("POST /admin/v1/scheduler/explain", s.admin(s.explain))
 }
 
 func (s *Service) admin(h gateway.HandlerFunc) gateway.HandlerFunc {

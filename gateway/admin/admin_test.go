@@ -187,3 +187,54 @@ func TestRoutings(t *testing.T) {
 	call(t, srv, "admin", "GET", "/admin/v1/routings/nope", "", 404)
 	call(t, srv, "member", "GET", "/admin/v1/routings", "", 403)
 }
+
+func TestExplain(t *testing.T) {
+	srv, reg := setup(t)
+	flavors := registry.NewCollection(reg, registry.KindFlavor, func(f *registry.Flavor) string { return f.Name })
+	if err := flavors.Create(t.Context(), "_", "big", time.Unix(1, 0), &registry.Flavor{ID: "big", Name: "m1.big", VCPUs: 4, RAMMB: 20000, DiskGB: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if err := flavors.Create(t.Context(), "_", "small", time.Unix(2, 0), &registry.Flavor{ID: "small", Name: "m1.small", VCPUs: 1, RAMMB: 512, DiskGB: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// The small flavor in zone east-1a: only east's host is a candidate.
+	v := call(t, srv, "admin", "POST", "/admin/v1/scheduler/explain", `{"explain": {"flavor_id": "small", "availability_zone": "east-1a"}}`, 200)
+	ex := v["explanation"].(map[string]any)
+	hosts := ex["hosts"].([]any)
+	if len(hosts) != 3 {
+		t.Fatalf("hosts = %v", hosts)
+	}
+	first := hosts[0].(map[string]any)
+	if first["host"] != "east-h1" || first["rank"] != 1.0 {
+		t.Errorf("first = %v, want east-h1 ranked 1", first)
+	}
+	why := map[string]string{}
+	for _, h := range hosts[1:] {
+		h := h.(map[string]any)
+		why[h["host"].(string)] = h["rejected_by"].(string)
+	}
+	if why["local-h1"] != "AvailabilityZoneFilter" || why["west-h1"] != "AvailabilityZoneFilter" {
+		t.Errorf("rejections = %v", why)
+	}
+	v = call(t, srv, "admin", "POST", "/admin/v1/scheduler/explain", `{"explain": {"flavor_id": "big"}}`, 200)
+	why = map[string]string{}
+	for _, h := range v["explanation"].(map[string]any)["hosts"].([]any) {
+		h := h.(map[string]any)
+		if r, ok := h["rejected_by"].(string); ok {
+			why[h["host"].(string)] = r
+		}
+	}
+	if why["west-h1"] != "ComputeFilter" || len(why) != 1 {
+		t.Errorf("big flavor: rejections %v, want only west-h1 (down) by ComputeFilter", why)
+	}
+	v = call(t, srv, "admin", "POST", "/admin/v1/scheduler/explain", `{"explain": {"server_id": "s1"}}`, 200)
+	if len(v["explanation"].(map[string]any)["hosts"].([]any)) != 3 {
+		t.Errorf("server explain = %v", v)
+	}
+	for _, body := range []string{`{}`, `{"explain": {}}`, `{"explain": {"flavor_id": "small", "server_id": "s1"}}`,
+		`{"explain": {"flavor_id": "nope"}}`, `{"explain": {"server_id": "s1", "project_id": "p"}}`, `{"explain": {"flavor_id": "small", "x": 1}}`} {
+		call(t, srv, "admin", "POST", "/admin/v1/scheduler/explain", body, 400)
+	}
+	call(t, srv, "admin", "POST", "/admin/v1/scheduler/explain", `{"explain": {"server_id": "nope"}}`, 404)
+	call(t, srv, "member", "POST", "/admin/v1/scheduler/explain", `{"explain": {"flavor_id": "small"}}`, 403)
+}

@@ -130,6 +130,8 @@ func New(ctx context.Context, reg *registry.Registry, opts Options, log *slog.Lo
 	a.backends = backends
 	a.Broker = broker.New(reg, a.Scheduler, a.Image, a.Network, backends, log, broker.Options{SyncInterval: 10 * time.Second, Quota: opts.ComputeQuota})
 	a.Broker.SetSecurityGroups(a.Network)
+	a.Network.SetRealiser(a.Broker)
+	a.Broker.SetImageStore(store)
 	a.Compute = compute.New(reg, a.Broker, compute.Options{Zones: a.zones})
 	a.Volumes = blockstorage.New(reg, a.Image, backends, blockstorage.Options{Zones: volumeZones(opts)})
 	a.Broker.SetVolumes(a.Volumes)
@@ -142,7 +144,7 @@ func New(ctx context.Context, reg *registry.Registry, opts Options, log *slog.Lo
 	a.Metrics = prometheus.NewRegistry()
 	a.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.Metrics.MustRegister(gateway.Collectors()...)
-	a.Metrics.MustRegister(registry.RequestDuration, metered.CallDuration)
+	a.Metrics.MustRegister(registry.RequestDuration, metered.CallDuration, broker.RealisePending)
 	a.Gateway.HandleRaw("GET /metrics", promhttp.HandlerFor(a.Metrics, promhttp.HandlerOpts{}))
 	a.Gateway.HandleRaw("GET /healthz", http.HandlerFunc(a.healthz))
 	return a, nil

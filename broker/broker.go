@@ -90,6 +90,10 @@ type Broker struct {
 
 	// volumes is block storage (SetVolumes); nil makes volume attach 501.
 	volumes Volumes
+	// imageStore holds image bytes for imports into backends
+	// (SetImageStore); nil imports nothing.
+	imageStore   ImageStore
+	imageRecords *registry.Collection[registry.Image]
 
 	servers *registry.Collection[registry.Server]
 	flavors *registry.Collection[registry.Flavor]
@@ -119,6 +123,8 @@ func New(reg *registry.Registry, placer Placer, images Images, ports Ports, back
 		groups:  registry.NewCollection[registry.ServerGroup](reg, registry.KindServerGroup, nil),
 		ctx:     ctx, cancel: cancel,
 		builds: map[string]*buildHandle{},
+
+		imageRecords: registry.NewCollection[registry.Image](reg, registry.KindImage, nil),
 	}
 }
 

@@ -80,6 +80,7 @@ func (b *Broker) build(ctx context.Context, s *registry.Server, spec proxies.Ser
 		})
 		if uerr == nil {
 			b.finishAction(wctx, ref, false)
+			b.pushServerFloatingIPs(wctx, s.Routing.Cloud, s.ProjectID, spec.NICs)
 		}
 		return // deleting or gone: the delete path removes the backend server
 	}
@@ -109,6 +110,9 @@ func (b *Broker) runCreate(ctx context.Context, s *registry.Server, spec proxies
 	}
 	if !be.Capabilities().Servers {
 		return proxies.ServerStatus{}, proxies.Errorf(proxies.ErrNotSupported, "CreateServer", "cloud %s does not run servers", be.Name())
+	}
+	if err := b.realiseForServer(ctx, be, &spec); err != nil {
+		return proxies.ServerStatus{}, err
 	}
 	st, err := be.Servers().CreateServer(ctx, spec)
 	if err != nil {

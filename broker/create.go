@@ -68,7 +68,7 @@ func (b *Broker) CreateServers(ctx context.Context, req CreateRequest) ([]*regis
 		return nil, err
 	}
 	if req.BootVolume != nil {
-		err = checkBootVolume(req)
+		err = b.checkBootVolume(ctx, req, flavor)
 	} else {
 		err = b.checkImage(ctx, req, flavor)
 	}
@@ -263,6 +263,10 @@ func (b *Broker) createOne(ctx context.Context, req CreateRequest, f *registry.F
 		return nil, spec, err
 	}
 	spec.NICs = nics
+	if err := b.checkServerNICs(ctx, place.Cloud, req.ProjectID, nics); err != nil {
+		b.rollback(context.WithoutCancel(ctx), s, true)
+		return nil, spec, err
+	}
 	s, err = b.servers.Update(ctx, req.ProjectID, id, func(cur *registry.Server) error {
 		cur.Addresses = addrs
 		setState(cur, cur.VMState, "spawning", cur.Updated)

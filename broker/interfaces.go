@@ -142,6 +142,12 @@ func (b *Broker) AttachInterface(ctx context.Context, c Caller, id string, req N
 			b.log.Error("release port after failed attach", "server", id, "port", nic.PortID, "err", err)
 		}
 	}
+	if ns, ok := b.networkSpecs(); ok {
+		if err := b.realiseNIC(ctx, be, ns, s.ProjectID, &nic); err != nil {
+			release()
+			return Interface{}, err
+		}
+	}
 	if _, err := at.AttachNIC(ctx, id, nic); err != nil {
 		release()
 		return Interface{}, err

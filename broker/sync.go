@@ -32,7 +32,8 @@ func (b *Broker) syncLoop(ctx context.Context, cloud string, be proxies.Backend)
 // SyncOnce runs one pass of the sync loop for one backend and returns how
 // many records it corrected. Records with a task in progress are left to
 // the task; records whose server the backend no longer reports are handled
-// by syncMissing.
+// by syncMissing. Network resources whose push to the cloud failed are
+// pushed again (RepushPending).
 func (b *Broker) SyncOnce(ctx context.Context, cloud string, be proxies.Backend) (int, error) {
 	listedAt := b.opts.Now()
 	list, err := be.Servers().ListServers(ctx)
@@ -72,6 +73,9 @@ func (b *Broker) SyncOnce(ctx context.Context, cloud string, be proxies.Backend)
 		}
 	}
 	n, err := b.syncMissing(ctx, cloud, listed, listedAt)
+	if _, perr := b.RepushPending(ctx, cloud); perr != nil {
+		b.log.Warn("re-push of network resources failed; still pending", "cloud", cloud, "err", perr)
+	}
 	return fixed + n, err
 }
 

@@ -7,8 +7,10 @@ import (
 )
 
 // Config is the local pool's section of canopy.yaml (clouds[].local) and the
-// flags of `canopy dev`. Today it describes simulated hosts only; KVM and
-// bare-metal hosts will get their own lists beside SimulatedHosts.
+// flags of `canopy dev`. It describes the simulated hosts, and lists the
+// real KVM hosts (KVMHosts) and bare-metal machines (BareMetalHosts) the
+// wiring adds beside them with AddHost (their drivers live in
+// localcloud/libvirt and localcloud/baremetal).
 type Config struct {
 	// SimulatedHosts is how many simulated hosts (hypervisor_type "fake")
 	// the pool runs. They are for demos, scale tests and benchmarks and are
@@ -45,6 +47,10 @@ type Config struct {
 	// FailNextCreates makes the next N builds on the named host fail
 	// (deterministic failure injection for tests and demos).
 	FailNextCreates map[string]int `yaml:"fail_next_creates"`
+	// KVMHosts are real hypervisors driven through libvirt.
+	KVMHosts []KVMHostConfig `yaml:"kvm_hosts"`
+	// BareMetalHosts are machines driven through their BMC (IPMI).
+	BareMetalHosts []BareMetalConfig `yaml:"baremetal_hosts"`
 }
 
 // Defaults matching Nova's allocation ratios and its default zone.
@@ -124,8 +130,9 @@ func (c *Config) ratios() (cpu, ram, disk float64) {
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if c.SimulatedHosts < 1 {
-		bad("simulated_hosts must be at least 1 (got %d)", c.SimulatedHosts)
+	nReal := len(c.KVMHosts) + len(c.BareMetalHosts)
+	if c.SimulatedHosts < 0 || (c.SimulatedHosts < 1 && nReal == 0) {
+		bad("simulated_hosts must be at least 1 (got %d) unless kvm_hosts or baremetal_hosts are listed", c.SimulatedHosts)
 	}
 	if c.SimulatedHosts > 100000 {
 		bad("simulated_hosts must be at most 100000 (got %d)", c.SimulatedHosts)
@@ -175,6 +182,7 @@ func (c *Config) Validate() error {
 			bad("fail_next_creates[%s] must not be negative (got %d)", h, n)
 		}
 	}
+	errs = append(errs, c.validateRealHosts()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("local pool config: %w", errors.Join(errs...))
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/canopy-cloud/canopy/localcloud"
 	"github.com/canopy-cloud/canopy/proxies"
 	"github.com/canopy-cloud/canopy/proxies/contracttest"
+	"github.com/canopy-cloud/canopy/proxies/metered"
 )
 
 // testImage is the bytes of the image the contract suite imports.
@@ -44,17 +45,23 @@ func newPool(t testing.TB, mutate func(*localcloud.Config)) *localcloud.Pool {
 
 func TestContract(t *testing.T) {
 	cases := []struct {
-		name  string
-		delay time.Duration
+		name    string
+		delay   time.Duration
+		metered bool // through the metered wrapper the app puts around every backend
 	}{
 		{name: "instant", delay: 0},
 		{name: "with_delays", delay: 4 * time.Millisecond},
+		{name: "metered", delay: 0, metered: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			contracttest.Run(t, contracttest.Harness{
 				New: func(t *testing.T) proxies.Backend {
-					return newPool(t, func(cfg *localcloud.Config) { cfg.ApplyBuildDelay(c.delay) })
+					p := newPool(t, func(cfg *localcloud.Config) { cfg.ApplyBuildDelay(c.delay) })
+					if c.metered {
+						return metered.Wrap(p)
+					}
+					return p
 				},
 				Image:     imageSpec("9d3f1c2e-0000-4000-8000-00000000c0de", testImage),
 				ImageData: func() io.ReadSeekCloser { return readSeekNopCloser{bytes.NewReader(testImage)} },

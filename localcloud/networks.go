@@ -53,6 +53,14 @@ func (s *networkStore) EnsureNetwork(ctx context.Context, spec proxies.NetworkSp
 	return st, nil
 }
 
+// has reports whether network id is realised.
+func (s *networkStore) has(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.nets[id]
+	return ok
+}
+
 // DeleteNetwork forgets a network. Idempotent.
 func (s *networkStore) DeleteNetwork(ctx context.Context, id string) error {
 	s.mu.Lock()

@@ -33,6 +33,9 @@ func (p *Pool) nicHost(op, id string) (domainNICs, error) {
 
 // AttachNIC plugs nic into server id on its host.
 func (p *Pool) AttachNIC(ctx context.Context, id string, nic proxies.NIC) (proxies.ServerStatus, error) {
+	if err := p.checkNICGroups("AttachNIC", []proxies.NIC{nic}); err != nil {
+		return proxies.ServerStatus{}, err
+	}
 	h, err := p.nicHost("AttachNIC", id)
 	if err != nil {
 		return proxies.ServerStatus{}, err

@@ -36,6 +36,7 @@ type Pool struct {
 
 	images   *imageStore
 	networks *networkStore
+	netres   *netResources
 	closed   sync.Once
 }
 
@@ -65,6 +66,7 @@ func New(name string, cfg Config, log *slog.Logger) (*Pool, error) {
 	p := &Pool{
 		name: name, log: log, hosts: make(map[string]HostDriver, cfg.SimulatedHosts),
 		routes: make(map[string]*route), images: newImageStore(), networks: newNetworkStore(),
+		netres: newNetResources(),
 	}
 	for i := range cfg.SimulatedHosts {
 		if err := p.AddHost(newSimulatedHost(&cfg, i, log.With("cloud", name))); err != nil {
@@ -112,11 +114,12 @@ func (p *Pool) Close() error {
 func (p *Pool) Name() string { return p.name }
 
 // Capabilities of the local pool: everything a hypervisor does, except
-// resize, security groups and live migration (not built yet).
+// live migration (not built yet).
 func (p *Pool) Capabilities() proxies.Capabilities {
 	return proxies.Capabilities{
 		Servers: true, StartStop: true, Reboot: true, HardReboot: true, Snapshot: true,
 		ConsoleOutput: true, UserData: true, Keypairs: true, Images: true, Networks: true, Volumes: true, Resize: true,
+		SecurityGroups: true, Routers: true, FloatingIPs: true,
 		HostsVisible: true,
 	}
 }
@@ -160,6 +163,9 @@ func (s poolServers) CreateServer(ctx context.Context, spec proxies.ServerSpec) 
 	}
 	if spec.Flavor.VCPUs < 0 || spec.Flavor.RAMMB < 0 || spec.Flavor.DiskGB < 0 {
 		return proxies.ServerStatus{}, proxies.Errorf(proxies.ErrInvalid, op, "flavor %s has a negative size", spec.Flavor.ID)
+	}
+	if err := p.checkNICGroups(op, spec.NICs); err != nil {
+		return proxies.ServerStatus{}, err
 	}
 	var candidates []HostDriver
 	if spec.Host != "" {

@@ -23,6 +23,8 @@ const usage = `canopy — an OpenStack cloud made of other clouds
 Usage:
   canopy dev [flags]                 run everything in one process (in-memory registry, simulated hosts)
   canopy gateway --config FILE       run the gateway configured by canopy.yaml against a real Redis
+  canopy agent [flags]               the host agent of one KVM host: registers it and heartbeats
+                                     (see canopy agent --help)
   canopy admin [flags] COMMAND       drive the admin API: clouds (health, capacity, disable/enable)
                                      and routings (where each resource lives); see canopy admin --help
   canopy fernet-rotate --key-repository DIR [--max-active N]
@@ -45,6 +47,8 @@ func main() {
 		err = runDev(ctx, os.Args[2:])
 	case "gateway":
 		err = runGateway(ctx, os.Args[2:])
+	case "agent":
+		err = runAgent(ctx, os.Args[2:])
 	case "admin":
 		err = runAdmin(ctx, os.Args[2:])
 	case "fernet-rotate":

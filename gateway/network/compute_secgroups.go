@@ -70,6 +70,13 @@ func (s *Service) UpdatePortSecurityGroups(ctx context.Context, projectID, portI
 	if err != nil {
 		return err
 	}
+	if s.realiser != nil && cur.DeviceID != "" {
+		want := append(slices.DeleteFunc(slices.Clone(cur.SecurityGroups), func(g string) bool { return slices.Contains(remove, g) }),
+			without(add, cur.SecurityGroups)...)
+		if err := s.realiser.CheckPortSecurityGroups(ctx, projectID, portID, want); err != nil {
+			return err
+		}
+	}
 	adding := without(add, cur.SecurityGroups)
 	if len(adding) > 0 {
 		if err := s.attachGroups(ctx, projectID, portID, adding); err != nil {
@@ -98,6 +105,7 @@ func (s *Service) UpdatePortSecurityGroups(ctx context.Context, projectID, portI
 		return err
 	}
 	s.unbindGroups(ctx, projectID, portID, dropped)
+	s.portGroupsChanged(ctx, projectID, portID)
 	return nil
 }
 

@@ -129,6 +129,7 @@ func (s *Service) UpdateSecurityGroup(ctx context.Context, projectID, id, name, 
 	if err != nil {
 		return broker.SecurityGroup{}, err
 	}
+	s.groupChanged(ctx, g.ProjectID, g.ID)
 	return s.detail(ctx, g)
 }
 

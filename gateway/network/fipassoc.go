@@ -114,6 +114,9 @@ func (s *Service) resolveAssociation(ctx context.Context, p *wire.Principal, f *
 	if err != nil {
 		return association{}, err
 	}
+	if err := s.checkFloatingIPPort(ctx, pt); err != nil {
+		return association{}, err
+	}
 	return association{PortID: pt.ID, PortProject: pt.ProjectID, FixedIP: chosen.IPAddress, RouterID: routerID}, nil
 }
 
@@ -214,8 +217,10 @@ func (s *Service) associate(ctx context.Context, f *floatingIP, next association
 			if out, err = s.associate(ctx, out, association{}, nil); err != nil {
 				return nil, err
 			}
+			return out, nil // the nested call told the realiser
 		}
 	}
+	s.floatingIPChanged(ctx, out.ProjectID, out.ID)
 	return out, nil
 }
 

@@ -215,6 +215,7 @@ func (s *Service) createFloatingIP(w http.ResponseWriter, r *http.Request) error
 				return err
 			}
 		}
+		s.floatingIPChanged(ctx, f.ProjectID, f.ID)
 	}
 	wire.WriteJSON(w, http.StatusCreated, map[string]any{"floatingip": renderFloatingIP(f)})
 	return nil
@@ -334,6 +335,7 @@ func (s *Service) deleteFloatingIP(w http.ResponseWriter, r *http.Request) error
 	}
 	s.unclaim(ctx, f, f.association())
 	s.dropExternalPort(ctx, f)
+	s.floatingIPDeleted(ctx, f.ProjectID, f.ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -70,6 +70,8 @@ type Service struct {
 	subnetPools *registry.Collection[subnetPool]
 	// portExtras hold ports' allowed address pairs.
 	portExtras *registry.Collection[portExtra]
+	// realiser pushes changes to the clouds (SetRealiser, realise.go).
+	realiser Realiser
 }
 
 var (

@@ -49,6 +49,10 @@ func (s *Service) updatePort(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if a.has("security_groups") {
+		if err := s.checkPortGroups(ctx, cur, groups); err != nil {
+			ch.giveBack(ctx, s, cur)
+			return err
+		}
 		if err := s.attachGroups(ctx, cur.ProjectID, id, without(groups, cur.SecurityGroups)); err != nil {
 			ch.giveBack(ctx, s, cur)
 			return err
@@ -90,6 +94,7 @@ func (s *Service) updatePort(w http.ResponseWriter, r *http.Request) error {
 	}
 	if a.has("security_groups") {
 		s.unbindGroups(ctx, cur.ProjectID, id, without(before, groups))
+		s.portGroupsChanged(ctx, cur.ProjectID, id)
 	}
 	ch.dropOld(ctx, s, cur)
 	if a.has("allowed_address_pairs") {
@@ -155,6 +160,18 @@ func (s *Service) takePortChanges(ctx context.Context, p *wire.Principal, cur *r
 			ch.mac = mac
 		}
 	}
+	subs, err := s.subnets.GetMany(ctx, "*", n.Value.Subnets)
+	if err != nil {
+		ch.giveBack(ctx, s, cur)
+		return nil, err
+	}
+	who := addressee{mac: cur.MACAddress, owner: cur.DeviceOwner}
+	if ch.mac != "" {
+		who.mac = ch.mac
+	}
+	if v, err := a.str("device_owner", 255); err == nil && v != nil {
+		who.owner = *v
+	}
 	if a.has("fixed_ips") {
 		want, err := parseFixedIPs(a["fixed_ips"])
 		if err != nil {
@@ -162,10 +179,8 @@ func (s *Service) takePortChanges(ctx context.Context, p *wire.Principal, cur *r
 			return nil, err
 		}
 		kept, add, removed := changedIPs(cur.FixedIPs, want)
-		subs, err := s.subnets.GetMany(ctx, "*", n.Value.Subnets)
-		if err == nil {
-			ch.added, err = s.allocateRequested(ctx, ownerOrAdmin, n.Value, subs, cur.ID, add)
-		}
+		kept, removed = keepAutoAddresses(subs, who, kept, removed)
+		ch.added, err = s.allocateRequested(ctx, ownerOrAdmin, n.Value, subs, cur.ID, who, add)
 		if err != nil {
 			ch.giveBack(ctx, s, cur)
 			return nil, err
@@ -173,7 +188,43 @@ func (s *Service) takePortChanges(ctx context.Context, p *wire.Principal, cur *r
 		ch.fixedGiven, ch.fixed = true, append(append([]registry.FixedIP{}, kept...), ch.added...)
 		ch.removed = removed
 	}
+	if ch.mac != "" {
+		fixed := cur.FixedIPs
+		if ch.fixedGiven {
+			fixed = ch.fixed
+		}
+		next, added, old, err := s.readdressForMAC(ctx, subs, cur.ID, ch.mac, fixed)
+		if err != nil {
+			ch.giveBack(ctx, s, cur)
+			return nil, err
+		}
+		if len(added) > 0 {
+			ch.fixedGiven, ch.fixed = true, next
+			ch.added = append(ch.added, added...)
+			ch.removed = append(ch.removed, old...)
+		}
+	}
 	return ch, nil
+}
+
+// keepAutoAddresses moves the port's addresses on automatic IPv6 subnets
+// back from removed to kept: fixed_ips that leave them out does not drop
+// them (Neutron's _get_changed_ips_for_port keeps addresses a subnet does
+// not require to be listed), except on a router interface.
+func keepAutoAddresses(subs []*registry.Subnet, who addressee, kept, removed []registry.FixedIP) ([]registry.FixedIP, []registry.FixedIP) {
+	if who.routerInterface() {
+		return kept, removed
+	}
+	var gone []registry.FixedIP
+	for _, f := range removed {
+		i := slices.IndexFunc(subs, func(sub *registry.Subnet) bool { return sub.ID == f.SubnetID })
+		if i >= 0 && autoAddress(subs[i]) {
+			kept = append(kept, f)
+		} else {
+			gone = append(gone, f)
+		}
+	}
+	return kept, gone
 }
 
 // changedIPs is Neutron's _get_changed_ips_for_port: requested addresses

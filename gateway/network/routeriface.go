@@ -93,6 +93,7 @@ func (s *Service) addRouterInterface(w http.ResponseWriter, r *http.Request) err
 		}
 		return err
 	}
+	s.routerChanged(ctx, rt.ProjectID, rt.ID)
 	wire.WriteJSON(w, http.StatusOK, interfaceInfo(rt, itf, pt.NetworkID))
 	return nil
 }
@@ -206,6 +207,7 @@ func (s *Service) removeRouterInterface(w http.ResponseWriter, r *http.Request) 
 			return err
 		}
 	}
+	s.routerChanged(ctx, rt.ProjectID, rt.ID)
 	wire.WriteJSON(w, http.StatusOK, interfaceInfo(updated, gone, networkID))
 	return nil
 }

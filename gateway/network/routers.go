@@ -306,6 +306,7 @@ func (s *Service) updateRouter(w http.ResponseWriter, r *http.Request) error {
 	if oldGW != "" && oldGW != rt.GatewayPortID {
 		s.detachGateway(ctx, &router{GatewayPortID: oldGW})
 	}
+	s.routerChanged(ctx, rt.ProjectID, rt.ID)
 	wire.WriteJSON(w, http.StatusOK, map[string]any{"router": renderRouter(rt)})
 	return nil
 }
@@ -419,6 +420,7 @@ func (s *Service) deleteRouter(w http.ResponseWriter, r *http.Request) error {
 	if err := s.routers.Delete(ctx, rt.ProjectID, id); err != nil && !errors.Is(err, registry.ErrNotFound) {
 		return err
 	}
+	s.routerDeleted(ctx, rt.ProjectID, id)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

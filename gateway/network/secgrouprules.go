@@ -411,6 +411,7 @@ func (s *Service) createRule(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	s.groupChanged(ctx, g.ProjectID, g.ID)
 	wire.WriteJSON(w, http.StatusCreated, map[string]any{"security_group_rule": renderRule(g, &rule)})
 	return nil
 }
@@ -445,6 +446,7 @@ func (s *Service) deleteRule(w http.ResponseWriter, r *http.Request) error {
 	if err := s.ruleRefs.Delete(ctx, g.ProjectID, id); err != nil && !errors.Is(err, registry.ErrNotFound) {
 		return err
 	}
+	s.groupChanged(ctx, g.ProjectID, g.ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -254,6 +254,7 @@ func (s *Service) updateSecGroup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.groupChanged(ctx, g.ProjectID, g.ID)
 	wire.WriteJSON(w, http.StatusOK, map[string]any{"security_group": renderSecGroup(g)})
 	return nil
 }
@@ -293,6 +294,7 @@ func (s *Service) dropGroup(ctx context.Context, g *secGroup) error {
 	} else if err != nil {
 		return err
 	}
+	s.groupDeleted(ctx, g.ProjectID, g.ID)
 	for _, rule := range g.Rules {
 		if err := s.ruleRefs.Delete(ctx, g.ProjectID, rule.ID); err != nil && !errors.Is(err, registry.ErrNotFound) {
 			return err
@@ -333,6 +335,7 @@ func (s *Service) dropRemoteRules(ctx context.Context, g *secGroup) error {
 		for _, rid := range gone {
 			_ = s.ruleRefs.Delete(ctx, o.ProjectID, rid)
 		}
+		s.groupChanged(ctx, o.ProjectID, o.ID)
 	}
 	return nil
 }

@@ -4,7 +4,10 @@
 // proxies interfaces, so a backend passes here exactly when the broker can
 // rely on it: idempotent creates and deletes, Nova's lifecycle states and
 // conflicts, typed errors, and declared capabilities that are honoured
-// (what is declared false answers ErrNotSupported, never success).
+// (what is declared false answers ErrNotSupported, never success). The
+// network-resource groups (securitygroups, routers, floatingips, netres.go)
+// run when the capability is declared and otherwise check that the *Of
+// accessor finds no driver.
 package contracttest
 
 import (
@@ -60,6 +63,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("inventory", s.inventory)
 	t.Run("images", s.images)
 	t.Run("networks", s.networks)
+	t.Run("securitygroups", s.securityGroups)
+	t.Run("routers", s.routers)
+	t.Run("floatingips", s.floatingIPs)
 	t.Run("servers", s.servers)
 }
 
@@ -177,6 +183,7 @@ func (s *suite) networks(t *testing.T) {
 			t.Errorf("DeleteNetwork #%d = %v; want nil (idempotent)", i+1, err)
 		}
 	}
+	t.Run("external_and_invalid", s.networkResources)
 }
 
 func (s *suite) imageSpec() proxies.ImageSpec {

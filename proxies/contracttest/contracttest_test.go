@@ -60,6 +60,18 @@ var breakages = map[string]struct {
 		},
 		failing: "networks",
 	},
+	"sg_delete_in_use_succeeds": {
+		wrap:    func(b proxies.Backend) proxies.Backend { return &lenientGroups{broken: &broken{Backend: b}} },
+		failing: "securitygroups/nic",
+	},
+	"fip_port_not_reported": {
+		wrap:    func(b proxies.Backend) proxies.Backend { return &forgetfulFIPs{broken: &broken{Backend: b}} },
+		failing: "floatingips",
+	},
+	"routers_declared_without_driver": {
+		wrap:    func(b proxies.Backend) proxies.Backend { return &broken{Backend: b, hide: true} },
+		failing: "routers",
+	},
 	"get_unknown_wrong_error": {
 		wrap:    func(b proxies.Backend) proxies.Backend { return &broken{Backend: b, srv: vagueGet{b.Servers()}} },
 		failing: "servers/get_unknown_is_not_found",
@@ -134,6 +146,16 @@ type broken struct {
 	srv  proxies.ServerDriver
 	nets proxies.NetworkDriver
 	inv  proxies.InventoryDriver
+	// hide stops the optional drivers from being found through Unwrap.
+	hide bool
+}
+
+// Unwrap exposes the healthy backend's optional drivers (unless hidden).
+func (b *broken) Unwrap() proxies.Backend {
+	if b.hide {
+		return nil
+	}
+	return b.Backend
 }
 
 func (b *broken) Capabilities() proxies.Capabilities {
@@ -235,4 +257,42 @@ func (d *remakeNetwork) EnsureNetwork(ctx context.Context, spec proxies.NetworkS
 	st.BottomID += strings.Repeat("x", d.n)
 	d.mu.Unlock()
 	return st, err
+}
+
+// lenientGroups deletes a security group even while a NIC uses it.
+type lenientGroups struct{ *broken }
+
+func (g *lenientGroups) driver() proxies.SecurityGroupDriver {
+	d, _ := proxies.SecurityGroupsOf(g.Backend)
+	return d
+}
+
+func (g *lenientGroups) EnsureSecurityGroup(ctx context.Context, spec proxies.SecurityGroupSpec) (proxies.SecurityGroupStatus, error) {
+	return g.driver().EnsureSecurityGroup(ctx, spec)
+}
+
+func (g *lenientGroups) DeleteSecurityGroup(ctx context.Context, id string) error {
+	if err := g.driver().DeleteSecurityGroup(ctx, id); !errors.Is(err, proxies.ErrConflict) {
+		return err
+	}
+	return nil
+}
+
+func (g *lenientGroups) SetNICSecurityGroups(ctx context.Context, serverID, portID string, groupIDs []string) error {
+	return g.driver().SetNICSecurityGroups(ctx, serverID, portID, groupIDs)
+}
+
+// forgetfulFIPs does not report the port a floating IP is associated with.
+type forgetfulFIPs struct{ *broken }
+
+func (f *forgetfulFIPs) EnsureFloatingIP(ctx context.Context, spec proxies.FloatingIPSpec) (proxies.FloatingIPStatus, error) {
+	d, _ := proxies.FloatingIPsOf(f.Backend)
+	st, err := d.EnsureFloatingIP(ctx, spec)
+	st.PortID = ""
+	return st, err
+}
+
+func (f *forgetfulFIPs) ReleaseFloatingIP(ctx context.Context, id string) error {
+	d, _ := proxies.FloatingIPsOf(f.Backend)
+	return d.ReleaseFloatingIP(ctx, id)
 }

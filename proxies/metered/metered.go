@@ -29,8 +29,19 @@ type backend struct{ b proxies.Backend }
 
 var _ proxies.Backend = (*backend)(nil)
 
-func (m *backend) Name() string                       { return m.b.Name() }
-func (m *backend) Capabilities() proxies.Capabilities { return m.b.Capabilities() }
+func (m *backend) Name() string { return m.b.Name() }
+
+// Capabilities are the wrapped backend's, with a network resource declared
+// only when the wrapped backend also has its driver (see netres.go).
+func (m *backend) Capabilities() proxies.Capabilities {
+	c := m.b.Capabilities()
+	net := findNetDrivers(m.b)
+	c.SecurityGroups = c.SecurityGroups && net.sg != nil
+	c.Routers = c.Routers && net.rt != nil
+	c.FloatingIPs = c.FloatingIPs && net.fip != nil
+	return c
+}
+
 func (m *backend) Servers() proxies.ServerDriver      { return servers{m.b.Name(), m.b.Servers()} }
 func (m *backend) Images() proxies.ImageDriver        { return images{m.b.Name(), m.b.Images()} }
 func (m *backend) Networks() proxies.NetworkDriver    { return networks{m.b.Name(), m.b.Networks()} }

@@ -1,0 +1,255 @@
+// Package aws is Canopy's proxy into one AWS account and region, over
+// aws-sdk-go-v2 and EC2.
+//
+// The mapping:
+//
+//   - A Canopy server is an EC2 instance. RunInstances carries ClientToken =
+//     the top id, and the instance, its root volume and its network
+//     interfaces are tagged canopy:id (the top id), canopy:project and Name;
+//     before running an instance the backend looks the top id up by tag, so
+//     a retried create finds the instance it made (moto ignores ClientToken;
+//     real EC2 honours both). The flavor becomes the instance type of
+//     instance_type_map, else the cheapest type that fits (DescribeInstanceTypes,
+//     cached, priced by price_table or a small built-in on-demand table).
+//     The image becomes the AMI of ami_map or a Canopy snapshot AMI (tagged
+//     canopy:id). A public key is imported as a key pair named after its
+//     fingerprint. Start, stop, soft reboot, console output (base64-decoded)
+//     and snapshot (CreateImage) map one to one; hard reboot and resize
+//     run in the background as stop → (ModifyInstanceAttribute) → start.
+//   - Availability zones are pseudo-hosts: Inventory reports one host per
+//     zone, sized from the account's on-demand vCPU quota (Service Quotas
+//     L-1216C47A, cached; vcpu_quota when that API does not answer), split
+//     evenly. A server is refused with ErrCapacity in a zone its network's
+//     subnet is not in, so the scheduler tries another candidate.
+//   - A Canopy network lives in its project's VPC (one VPC per project,
+//     tagged canopy:project and canopy:kind=vpc, primary CIDR vpc_cidr, with a
+//     secondary CIDR block added for a subnet outside it); each top subnet
+//     becomes one EC2 subnet tagged with its top id (or the subnet_map
+//     entry), in the first zone: EC2 subnets live in one zone, and a Neutron
+//     subnet's addresses cannot be split across zones. An external network has no
+//     bottom resource: EC2's internet gateway is the external network.
+//   - Security groups are VPC security groups converged rule by rule;
+//     routers are route tables plus the VPC's internet gateway (a 0.0.0.0/0
+//     route when the router has an external gateway); floating IPs are
+//     Elastic IPs, whose public address AWS chooses (FloatingIPStatus.PublicAddress).
+//   - Volumes are EBS volumes (the Cinder type when it names an EBS type,
+//     else gp3), attached at /dev/sdf…/dev/sdp, extended with ModifyVolume;
+//     volume snapshots are EBS snapshots.
+//
+// Declared unsupported: importing image bytes (S3 + VM Import: moto has no
+// ImportImage and the S3 SDK is not a dependency; map images with ami_map,
+// ImportImage answers ErrNotSupported otherwise), cloning a volume
+// (SourceVolumeID), IPv6 subnets, live migration, NIC hot-plug and rebuild.
+//
+// Rate limits: every call first takes a token from a client-side bucket
+// shared by every backend of the same account and region, following EC2's
+// documented request-token buckets (describe, mutating, resource-intensive
+// such as RunInstances); throttled answers (RequestLimitExceeded) are retried
+// by the SDK's standard retryer with jittered backoff. ListServers is the
+// sync helper: one filtered, paginated DescribeInstances for all servers.
+package aws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	awsv2 "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/servicequotas"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/canopy-cloud/canopy/config"
+	"github.com/canopy-cloud/canopy/proxies"
+)
+
+// Tags Canopy puts on every bottom resource.
+const (
+	tagID      = "canopy:id"      // the top (Canopy) id
+	tagProject = "canopy:project" // the top project id
+	tagCloud   = "canopy:cloud"   // the backend's name in canopy.yaml
+	tagKind    = "canopy:kind"    // vpc, igw... for resources with no top id
+	tagNetwork = "canopy:network" // a subnet's top network id
+	tagPort    = "canopy:port"    // a network interface's top port id
+	tagVolume  = "canopy:volume"  // a snapshot's top volume id
+)
+
+// Backend is one AWS account in one region. It implements proxies.Backend,
+// proxies.VolumeBackend, proxies.Resizer, proxies.SecurityGroupDriver,
+// proxies.RouterDriver and proxies.FloatingIPDriver.
+type Backend struct {
+	name string
+	cfg  Config
+	ec2  ec2API
+	log  *slog.Logger
+
+	types *catalogue // the region's instance types, shared
+
+	sq       quotaAPI
+	quotaMu  sync.Mutex
+	quota    int // vCPU quota, cached
+	quotaAt  time.Time
+	zonesMu  sync.Mutex
+	zones    []string // available zones, cached
+	zonesAt  time.Time
+	vpcMu    sync.Mutex // serialises the per-project VPC ensure
+	tasksMu  sync.Mutex
+	tasks    map[string]string // top server id → background task (resize_migrating, rebooting_hard)
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
+}
+
+var (
+	_ proxies.Backend             = (*Backend)(nil)
+	_ proxies.VolumeBackend       = (*Backend)(nil)
+	_ proxies.Resizer             = (*Backend)(nil)
+	_ proxies.SecurityGroupDriver = (*Backend)(nil)
+	_ proxies.RouterDriver        = (*Backend)(nil)
+	_ proxies.FloatingIPDriver    = (*Backend)(nil)
+)
+
+// New builds the backend named name from cfg. It resolves credentials and
+// builds the SDK client but calls no AWS API: the first call does.
+func New(ctx context.Context, name string, cfg Config, log *slog.Logger) (*Backend, error) {
+	return newBackend(ctx, name, cfg, log)
+}
+
+// newBackend is New with extra SDK middleware (tests count calls with it).
+func newBackend(ctx context.Context, name string, cfg Config, log *slog.Logger, extra ...func(*middleware.Stack) error) (*Backend, error) {
+	if name == "" {
+		return nil, errors.New("aws: the cloud needs a name")
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithRegion(cfg.Region),
+		awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(cfg.CallTimeout)),
+		awsconfig.WithRetryer(func() awsv2.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = cfg.MaxAttempts
+				if cfg.maxBackoff > 0 {
+					o.MaxBackoff = cfg.maxBackoff
+				}
+			})
+		}),
+	}
+	if cfg.Profile != "" {
+		opts = append(opts, awsconfig.WithSharedConfigProfile(cfg.Profile))
+	}
+	if cfg.AccessKeyID != "" {
+		secret, err := config.Secret(cfg.SecretAccessKeyFrom)
+		if err != nil {
+			return nil, fmt.Errorf("aws.secret_access_key_from: %w", err)
+		}
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, secret, "")))
+	}
+	acfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("aws: loading the SDK configuration (profile %q): %w", cfg.Profile, err)
+	}
+	if cfg.RoleARN != "" {
+		acfg.Credentials = awsv2.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(acfg), cfg.RoleARN))
+	}
+	buckets := bucketsFor(cfg.accountKey(), cfg.RateScale)
+	client := ec2.NewFromConfig(acfg, func(o *ec2.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = awsv2.String(cfg.Endpoint)
+		}
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			if err := st.Initialize.Add(callTimeout(cfg.CallTimeout), middleware.Before); err != nil {
+				return err
+			}
+			// After the retry middleware: every attempt takes a token.
+			return st.Finalize.Insert(rateLimit(buckets), "Retry", middleware.After)
+		})
+		o.APIOptions = append(o.APIOptions, extra...)
+	})
+	sq := servicequotas.NewFromConfig(acfg, func(o *servicequotas.Options) {
+		if ep := cfg.quotasEndpoint(); ep != "" {
+			o.BaseEndpoint = awsv2.String(ep)
+		}
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Initialize.Add(callTimeout(cfg.CallTimeout), middleware.Before)
+		})
+	})
+	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	return &Backend{name: name, cfg: cfg, ec2: client, sq: sq, log: log.With("cloud", name), types: catalogueFor(cfg.Endpoint + "|" + cfg.Region),
+		tasks: map[string]string{}, bgCtx: bgCtx, bgCancel: cancel}, nil
+}
+
+// accountKey identifies the account and region whose request buckets a
+// backend shares (never a secret: the key id is public, the secret is not
+// part of it).
+func (c *Config) accountKey() string {
+	return c.Endpoint + "|" + c.Profile + "|" + c.AccessKeyID + "|" + c.RoleARN + "|" + c.Region
+}
+
+// Close stops the background tasks (resize, hard reboot) and waits for them.
+func (b *Backend) Close() error {
+	b.bgCancel()
+	b.bg.Wait()
+	return nil
+}
+
+// Name is the cloud's name in canopy.yaml.
+func (b *Backend) Name() string { return b.name }
+
+// Capabilities declares what EC2 does through this backend.
+func (b *Backend) Capabilities() proxies.Capabilities {
+	return proxies.Capabilities{
+		Servers: true, StartStop: true, Reboot: true, HardReboot: true, Snapshot: true,
+		ConsoleOutput: true, Resize: true, UserData: true, Keypairs: true, Images: true,
+		Networks: true, SecurityGroups: true, Routers: true, FloatingIPs: true, Volumes: true,
+	}
+}
+
+// Servers returns the server driver (the backend itself).
+func (b *Backend) Servers() proxies.ServerDriver { return serverDriver{b} }
+
+// Images returns the image driver.
+func (b *Backend) Images() proxies.ImageDriver { return imageDriver{b} }
+
+// Networks returns the network driver.
+func (b *Backend) Networks() proxies.NetworkDriver { return networkDriver{b} }
+
+// Inventory returns the inventory driver.
+func (b *Backend) Inventory() proxies.InventoryDriver { return inventoryDriver{b} }
+
+// Volumes returns the EBS volume driver.
+func (b *Backend) Volumes() proxies.VolumeDriver { return volumeDriver{b} }
+
+// callTimeout bounds one whole call (all its attempts) when the caller's
+// context has no earlier deadline.
+func callTimeout(d time.Duration) middleware.InitializeMiddleware {
+	return middleware.InitializeMiddlewareFunc("CanopyCallTimeout", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+		ctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		return next.HandleInitialize(ctx, in)
+	})
+}
+
+// tagList builds EC2 tags from key, value pairs, leaving out empty values.
+func tagList(kv ...string) []ec2Tag {
+	out := make([]ec2Tag, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			out = append(out, ec2Tag{Key: awsv2.String(kv[i]), Value: awsv2.String(kv[i+1])})
+		}
+	}
+	return out
+}

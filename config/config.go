@@ -180,7 +180,8 @@ func (c *Config) Validate() error {
 func Secret(ref string) (string, error) {
 	kind, arg, ok := strings.Cut(ref, ":")
 	if !ok || arg == "" {
-		return "", fmt.Errorf("%q is not a secret reference; use env:NAME or file:/path", ref)
+		// Never echo the value: it may be a password pasted inline.
+		return "", errors.New("the value is not a secret reference; use env:NAME or file:/path (secrets are never written inline)")
 	}
 	switch kind {
 	case "env":
@@ -196,5 +197,5 @@ func Secret(ref string) (string, error) {
 		}
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}
-	return "", fmt.Errorf("%q: unknown secret kind %q; use env:NAME or file:/path", ref, kind)
+	return "", errors.New("the value is not a secret reference (its kind is neither env nor file); use env:NAME or file:/path (secrets are never written inline)")
 }

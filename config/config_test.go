@@ -55,3 +55,17 @@ func TestSecret(t *testing.T) {
 		t.Fatal("unknown kind accepted")
 	}
 }
+
+// TestSecretNeverEchoed: a password pasted where a reference belongs must
+// not appear in the error.
+func TestSecretNeverEchoed(t *testing.T) {
+	for _, v := range []string{"hunter2", "s3cret:value"} {
+		_, err := Secret(v)
+		if err == nil {
+			t.Fatalf("Secret(%q) accepted an inline value", v)
+		}
+		if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Secret error echoes the value: %v", err)
+		}
+	}
+}

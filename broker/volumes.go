@@ -36,6 +36,9 @@ type VolumeAttachment struct {
 	Device              string `json:"device"`
 	Tag                 string `json:"tag,omitempty"`
 	DeleteOnTermination bool   `json:"delete_on_termination"`
+	// Created is whether the server's block device mapping made the
+	// volume (image, snapshot or blank source).
+	Created bool `json:"created,omitempty"`
 }
 
 // ServerVolumes is the record of a server's attached volumes.
@@ -49,6 +52,10 @@ type AttachVolumeRequest struct {
 	VolumeID string
 	// Device is the requested device name; "" lets the backend choose.
 	Device string
+	// Tag is the device tag (2.49).
+	Tag string
+	// DeleteOnTermination deletes the volume with the server (2.79).
+	DeleteOnTermination bool
 }
 
 // SetVolumes gives the broker the block-storage service, which enables
@@ -166,6 +173,9 @@ func (b *Broker) AttachVolume(ctx context.Context, c Caller, id string, req Atta
 	if err != nil {
 		return VolumeAttachment{}, err
 	}
+	if _, ok := vs.(VolumeMaker); req.DeleteOnTermination && !ok {
+		return VolumeAttachment{}, proxies.Errorf(proxies.ErrNotSupported, op, "delete_on_termination is not supported by this cloud.")
+	}
 	list, err := b.attachments(ctx, s)
 	if err != nil {
 		return VolumeAttachment{}, err
@@ -181,7 +191,7 @@ func (b *Broker) AttachVolume(ctx context.Context, c Caller, id string, req Atta
 		b.giveBack(ctx, vs, s, req.VolumeID)
 		return VolumeAttachment{}, err
 	}
-	att := VolumeAttachment{VolumeID: req.VolumeID, Device: req.Device}
+	att := VolumeAttachment{VolumeID: req.VolumeID, Device: req.Device, Tag: req.Tag, DeleteOnTermination: req.DeleteOnTermination}
 	for _, a := range vol.Attachments {
 		if a.ServerID == id {
 			att.Device = a.Device
@@ -280,6 +290,7 @@ func (b *Broker) releaseVolumes(ctx context.Context, s *registry.Server) {
 	if failed {
 		return
 	}
+	b.deleteMadeVolumes(ctx, s, list)
 	if err := b.serverVolumes().Delete(ctx, s.ProjectID, s.ID); err != nil && !errors.Is(err, registry.ErrNotFound) {
 		b.log.Error("drop volume attachments", "server", s.ID, "err", err)
 	}

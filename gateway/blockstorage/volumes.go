@@ -104,24 +104,35 @@ func (s *Service) createVolume(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	v, err := s.planVolume(ctx, p, cmd)
+	v, err := s.create(r.Context(), p, cmd, "")
 	if err != nil {
 		return err
 	}
+	wire.WriteJSON(w, http.StatusAccepted, map[string]any{"volume": volumeView(r, v, false)})
+	return nil
+}
+
+// create plans, reserves quota for, records and places a volume; id ""
+// mints a new id.
+func (s *Service) create(ctx context.Context, p *wire.Principal, cmd *volumeCommand, id string) (*Volume, error) {
+	v, err := s.planVolume(ctx, p, cmd)
+	if err != nil {
+		return nil, err
+	}
+	if id != "" {
+		v.ID = id
+	}
 	if q := s.quotaLimit(ctx, p.ProjectID, "per_volume_gigabytes"); q >= 0 && v.Size > q {
-		return wire.Errorf(http.StatusRequestEntityTooLarge, "VolumeSizeExceedsLimit: Requested volume size %dG is larger than maximum allowed limit %dG.", v.Size, q)
+		return nil, wire.Errorf(http.StatusRequestEntityTooLarge, "VolumeSizeExceedsLimit: Requested volume size %dG is larger than maximum allowed limit %dG.", v.Size, q)
 	}
 	if err := s.reserve(ctx, p.ProjectID, map[string]int{"volumes": 1, "gigabytes": v.Size}); err != nil {
-		return err
+		return nil, err
 	}
 	if err := s.volumes.Create(ctx, p.ProjectID, v.ID, v.Created, v); err != nil {
 		_ = s.release(ctx, p.ProjectID, map[string]int{"volumes": 1, "gigabytes": v.Size})
-		return err
+		return nil, err
 	}
-	v = s.place(ctx, v, cmd)
-	wire.WriteJSON(w, http.StatusAccepted, map[string]any{"volume": volumeView(r, v, false)})
-	return nil
+	return s.place(ctx, v, cmd), nil
 }
 
 // quotaLimit reads one effective limit of a project.
@@ -162,8 +173,13 @@ func (s *Service) planVolume(ctx context.Context, p *wire.Principal, cmd *volume
 			return nil, wire.BadRequest("Invalid snapshot: Originating snapshot status must be one of 'available' values")
 		}
 		src, err := s.volumes.Get(ctx, sn.ProjectID, sn.VolumeID)
-		if err == nil && v.AvailabilityZone == "" {
-			v.AvailabilityZone = src.AvailabilityZone
+		if err == nil {
+			// As Cinder: a volume from a snapshot keeps its source's
+			// bootable flag and image metadata.
+			v.Bootable, v.ImageMetadata = src.Bootable, src.ImageMetadata
+			if v.AvailabilityZone == "" {
+				v.AvailabilityZone = src.AvailabilityZone
+			}
 		}
 		if v.Size == 0 {
 			v.Size = sn.Size
@@ -372,12 +388,23 @@ func (s *Service) deleteVolume(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.startDelete(ctx, cur); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// startDelete moves a deletable volume to deleting and asks its backend to
+// remove it. In use or with snapshots is Cinder's 400.
+func (s *Service) startDelete(ctx context.Context, cur *Volume) error {
 	if cur.Status != StatusDeleting {
 		if n, err := s.snapshotCount(ctx, cur); err != nil {
 			return err
 		} else if n > 0 {
 			return wire.BadRequest("%s", deleteRefusal)
 		}
+		var err error
 		cur, err = s.volumes.Update(ctx, cur.ProjectID, cur.ID, func(v *Volume) error {
 			if v.Status == StatusDeleting {
 				return nil
@@ -393,11 +420,7 @@ func (s *Service) deleteVolume(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if err := s.deleteOnBackend(ctx, cur); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusAccepted)
-	return nil
+	return s.deleteOnBackend(ctx, cur)
 }
 
 // deleteOnBackend removes the bottom volume (if one was made) and finishes

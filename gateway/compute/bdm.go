@@ -3,6 +3,8 @@ package compute
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/canopy-cloud/canopy/broker"
 	"github.com/canopy-cloud/canopy/gateway/wire"
@@ -45,94 +47,218 @@ func enumField(field, value string, allowed string, ok bool) error {
 	return invalidField(field, value, "'"+value+"' is not one of "+allowed)
 }
 
-// parseBootVolume reads block_device_mapping_v2 as Nova validates it.
-// Canopy boots from an existing volume (source_type and destination_type
-// volume, boot_index 0); every other mapping (image, snapshot or blank
-// sources, local disks, extra volumes) answers 501. hasImage is whether
-// imageRef was given.
-func parseBootVolume(items []json.RawMessage, legacy []json.RawMessage, hasImage bool, v wire.Version) (*broker.BootVolume, error) {
+// parseBootVolume reads block_device_mapping_v2 as Nova validates it and
+// returns the mapping for the broker (nil when it only restates imageRef as
+// the root disk). Every source and destination Nova knows is read: existing
+// volumes, and image, snapshot and blank sources made into volumes, with
+// boot_index ordering, delete_on_termination, device names, tags (2.42) and
+// volume types (2.67). Local disks other than the image itself (ephemeral,
+// swap) are checked against the flavor by the broker and answer 501.
+// imageID is imageRef ("" when not given). With imageRef and a volume
+// root (boot index 0), the server boots from the volume, as Nova does when
+// openstackclient sends --image with a --block-device root; the caller then
+// drops imageRef.
+func parseBootVolume(items []json.RawMessage, legacy []json.RawMessage, imageID string, v wire.Version) (*broker.BootVolume, error) {
 	if len(legacy) > 0 {
 		return nil, wire.NotImplemented("Legacy block_device_mapping is not supported by this cloud; use block_device_mapping_v2.")
 	}
-	var boot *broker.BootVolume
+	out := &broker.BootVolume{}
+	imageRoot := false // the image of imageRef restated as boot index 0
+	var bootIndexes []int
 	for _, raw := range items {
-		var it bdmItem
-		if err := wire.DecodeBytes(raw, &it, true); err != nil {
-			return nil, err
-		}
-		src, dst := "", ""
-		if it.SourceType != nil {
-			src = *it.SourceType
-			if err := enumField("source_type", src, "['volume', 'image', 'snapshot', 'blank']",
-				src == "volume" || src == "image" || src == "snapshot" || src == "blank"); err != nil {
-				return nil, err
-			}
-		}
-		if it.DestinationType != nil {
-			dst = *it.DestinationType
-			if err := enumField("destination_type", dst, "['local', 'volume']", dst == "local" || dst == "volume"); err != nil {
-				return nil, err
-			}
-		}
-		if it.UUID != nil {
-			u := *it.UUID
-			switch {
-			case u == "":
-				return nil, invalidField("uuid", u, "'' is too short")
-			case len(u) > 255:
-				return nil, invalidField("uuid", u, "'"+u+"' is too long")
-			case !bdmUUIDPattern.MatchString(u):
-				return nil, invalidField("uuid", u, "'"+u+"' does not match '"+bdmUUIDPattern.String()+"'")
-			}
-		}
-		bootIndex, hasIndex, err := patternInt("boot_index", it.BootIndex, bdmIndexPattern, true)
+		d, skip, err := parseBlockDevice(raw, imageID, v)
 		if err != nil {
 			return nil, err
 		}
-		if size, ok, err := patternInt("volume_size", it.VolumeSize, bdmSizePattern, false); err != nil {
-			return nil, err
-		} else if ok && size < 1 {
-			return nil, invalidField("volume_size", compact(it.VolumeSize), compact(it.VolumeSize)+" is less than the minimum of 1")
+		if skip {
+			continue
 		}
-		dot := false
-		if len(it.DeleteOnTermination) > 0 && string(it.DeleteOnTermination) != "null" {
-			if dot, err = boolish("delete_on_termination", it.DeleteOnTermination); err != nil {
-				return nil, err
-			}
+		if d.BootIndex >= 0 {
+			bootIndexes = append(bootIndexes, d.BootIndex)
 		}
-		if it.Tag != nil && !v.AtLeast(2, 42) {
-			return nil, wire.BadRequest("Invalid input for field/attribute block_device_mapping_v2. Additional properties are not allowed ('tag' was unexpected)")
+		if d.Source == broker.SourceImage && d.Destination == broker.DestinationLocal {
+			imageRoot = true
+			continue
 		}
-		if it.VolumeType != nil && !v.AtLeast(2, 67) {
-			return nil, wire.BadRequest("Invalid input for field/attribute block_device_mapping_v2. Additional properties are not allowed ('volume_type' was unexpected)")
-		}
-		if src == "" {
-			return nil, wire.BadRequest("Block Device Mapping is Invalid: Invalid source_type field.")
-		}
-		if src != "blank" && (it.UUID == nil || *it.UUID == "") {
-			return nil, wire.BadRequest("Block Device Mapping is Invalid: Missing device UUID.")
-		}
-		if dst == "" && src == "volume" {
-			dst = "volume"
-		}
-		if src != "volume" || dst != "volume" || !hasIndex || bootIndex != 0 || boot != nil {
-			return nil, wire.NotImplemented("This cloud boots from an existing volume only (source_type and destination_type volume, boot_index 0); other block device mappings are not supported.")
-		}
-		if it.Tag != nil || it.VolumeType != nil {
-			return nil, wire.NotImplemented("Device tags and volume types in block device mappings are not supported by this cloud.")
-		}
-		if dot {
-			return nil, wire.NotImplemented("delete_on_termination is not supported by this cloud.")
-		}
-		if !isUUID(*it.UUID) {
-			return nil, wire.BadRequest("Block Device Mapping is Invalid: failed to get volume %s.", *it.UUID)
-		}
-		boot = &broker.BootVolume{VolumeID: *it.UUID}
+		out.Devices = append(out.Devices, d)
 	}
-	if boot == nil || hasImage {
-		return nil, wire.BadRequest("Block Device Mapping is Invalid: Boot sequence for the instance and image/block device mapping combination is not valid.")
+	_, volumeRoot := out.Root()
+	if imageRoot && volumeRoot {
+		return nil, bootSequenceInvalid()
 	}
-	return boot, nil
+	if imageID != "" && !imageRoot && !volumeRoot {
+		bootIndexes = append(bootIndexes, 0) // imageRef is the root disk
+	}
+	slices.Sort(bootIndexes)
+	if len(bootIndexes) == 0 {
+		return nil, bootSequenceInvalid()
+	}
+	for i, b := range bootIndexes {
+		if b != i {
+			return nil, bootSequenceInvalid()
+		}
+	}
+	if root, ok := out.Root(); ok && root.Source == broker.SourceBlank {
+		return nil, bootSequenceInvalid()
+	}
+	if len(out.Devices) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+func bootSequenceInvalid() error {
+	return wire.BadRequest("Block Device Mapping is Invalid: Boot sequence for the instance and image/block device mapping combination is not valid.")
+}
+
+func bdmInvalid(details string) error {
+	return wire.BadRequest("Block Device Mapping is Invalid: %s", details)
+}
+
+// parseBlockDevice reads one block_device_mapping_v2 item; skip is true for
+// a no_device entry (a device suppressed, which Canopy has none of).
+func parseBlockDevice(raw json.RawMessage, imageID string, v wire.Version) (broker.BlockDevice, bool, error) {
+	var d broker.BlockDevice
+	var it bdmItem
+	if err := wire.DecodeBytes(raw, &it, true); err != nil {
+		return d, false, err
+	}
+	if it.SourceType != nil {
+		d.Source = *it.SourceType
+		if err := enumField("source_type", d.Source, "['volume', 'image', 'snapshot', 'blank']",
+			d.Source == "volume" || d.Source == "image" || d.Source == "snapshot" || d.Source == "blank"); err != nil {
+			return d, false, err
+		}
+	}
+	if it.DestinationType != nil {
+		d.Destination = *it.DestinationType
+		if err := enumField("destination_type", d.Destination, "['local', 'volume']", d.Destination == "local" || d.Destination == "volume"); err != nil {
+			return d, false, err
+		}
+	}
+	if it.UUID != nil {
+		u := *it.UUID
+		switch {
+		case u == "":
+			return d, false, invalidField("uuid", u, "'' is too short")
+		case len(u) > 255:
+			return d, false, invalidField("uuid", u, "'"+u+"' is too long")
+		case !bdmUUIDPattern.MatchString(u):
+			return d, false, invalidField("uuid", u, "'"+u+"' does not match '"+bdmUUIDPattern.String()+"'")
+		}
+		d.UUID = u
+	}
+	for _, f := range []struct {
+		name string
+		val  *string
+	}{{"device_name", it.DeviceName}, {"guest_format", it.GuestFormat}, {"device_type", it.DeviceType}, {"disk_bus", it.DiskBus}} {
+		if f.val != nil && len(*f.val) > 255 {
+			return d, false, invalidField(f.name, *f.val, "'"+*f.val+"' is too long")
+		}
+	}
+	bootIndex, hasIndex, err := patternInt("boot_index", it.BootIndex, bdmIndexPattern, true)
+	if err != nil {
+		return d, false, err
+	}
+	d.BootIndex = -1
+	if hasIndex && bootIndex >= 0 {
+		d.BootIndex = bootIndex
+	}
+	size, _, err := patternInt("volume_size", it.VolumeSize, bdmSizePattern, false)
+	if err != nil {
+		return d, false, err
+	}
+	if len(it.VolumeSize) > 0 && size < 1 {
+		return d, false, invalidField("volume_size", compact(it.VolumeSize), compact(it.VolumeSize)+" is less than the minimum of 1")
+	}
+	d.SizeGB = size
+	if len(it.DeleteOnTermination) > 0 && string(it.DeleteOnTermination) != "null" {
+		if d.DeleteOnTermination, err = boolish("delete_on_termination", it.DeleteOnTermination); err != nil {
+			return d, false, err
+		}
+	}
+	if it.Tag != nil && !v.AtLeast(2, 42) {
+		return d, false, wire.BadRequest("Invalid input for field/attribute block_device_mapping_v2. Additional properties are not allowed ('tag' was unexpected)")
+	}
+	if it.VolumeType != nil && !v.AtLeast(2, 67) {
+		return d, false, wire.BadRequest("Invalid input for field/attribute block_device_mapping_v2. Additional properties are not allowed ('volume_type' was unexpected)")
+	}
+	if it.Tag != nil {
+		if len(*it.Tag) > 60 || strings.ContainsAny(*it.Tag, "/,") {
+			return d, false, invalidField("tag", *it.Tag, "'"+*it.Tag+"' does not match '^[^,/]*$'")
+		}
+		d.Tag = *it.Tag
+	}
+	if len(it.NoDevice) > 0 && string(it.NoDevice) != "null" && string(it.NoDevice) != "false" {
+		return d, true, nil
+	}
+	if d.Source == "" {
+		return d, false, bdmInvalid("Invalid source_type field.")
+	}
+	if d.Source == broker.SourceBlank && d.UUID != "" {
+		return d, false, bdmInvalid("Invalid device UUID.")
+	}
+	if d.Source != broker.SourceBlank && d.UUID == "" {
+		return d, false, bdmInvalid("Missing device UUID.")
+	}
+	if d.Destination == "" {
+		// Nova's defaults: volumes and snapshots go to volumes, images
+		// and blanks to local disks.
+		d.Destination = broker.DestinationVolume
+		if d.Source == broker.SourceImage || d.Source == broker.SourceBlank {
+			d.Destination = broker.DestinationLocal
+		}
+	}
+	if it.DeviceName != nil {
+		d.DeviceName = *it.DeviceName
+		if d.DeviceName == "" {
+			return d, false, bdmInvalid("Device name empty or too long.")
+		}
+		if strings.Contains(d.DeviceName, " ") {
+			return d, false, bdmInvalid("Device name contains spaces.")
+		}
+	}
+	if it.GuestFormat != nil {
+		d.GuestFormat = *it.GuestFormat
+	}
+	if it.VolumeType != nil {
+		d.VolumeType = *it.VolumeType
+	}
+	switch {
+	case d.Source == broker.SourceImage && d.Destination == broker.DestinationLocal:
+		if imageID == "" || d.BootIndex != 0 {
+			return d, false, bdmInvalid("Mapping image to local is not supported.")
+		}
+		if d.UUID != imageID {
+			return d, false, bootSequenceInvalid()
+		}
+	case d.Destination == broker.DestinationLocal && d.Source != broker.SourceBlank:
+		return d, false, bdmInvalid("Mapping " + d.Source + " to local is not supported.")
+	}
+	if d.Destination == broker.DestinationLocal && d.VolumeType != "" {
+		return d, false, bdmInvalid("Specifying a volume_type with destination_type=local is not supported.")
+	}
+	if d.Source == broker.SourceVolume && d.VolumeType != "" {
+		return d, false, bdmInvalid("Specifying volume type to existing volume is not supported.")
+	}
+	if d.Destination == broker.DestinationVolume {
+		if d.Source == broker.SourceImage && d.SizeGB == 0 {
+			return d, false, wire.BadRequest("Images with destination_type 'volume' need to have a non-zero size specified")
+		}
+		if d.Source == broker.SourceBlank && d.SizeGB == 0 {
+			return d, false, wire.BadRequest("Blank volumes (source: 'blank', dest: 'volume') need to have non-zero size")
+		}
+		if d.GuestFormat != "" {
+			return d, false, wire.NotImplemented("guest_format on volumes is not supported by this cloud.")
+		}
+		if (it.DeviceType != nil && *it.DeviceType != "disk") || (it.DiskBus != nil && *it.DiskBus != "virtio") {
+			return d, false, wire.NotImplemented("Only device_type disk on disk_bus virtio is supported by this cloud.")
+		}
+		if d.Source != broker.SourceBlank && !isUUID(d.UUID) {
+			return d, false, bdmInvalid("failed to get " + d.Source + " " + d.UUID + ".")
+		}
+	}
+	return d, false, nil
 }
 
 // patternInt reads an integer-or-string field checked against pattern;

@@ -107,11 +107,16 @@ func parseCreate(body []byte, v wire.Version) (*createParsed, error) {
 		req.ImageID = ref
 	}
 	if len(sc.BlockDeviceMappingV2) > 0 || len(sc.BlockDeviceMapping) > 0 {
-		boot, err := parseBootVolume(sc.BlockDeviceMappingV2, sc.BlockDeviceMapping, req.ImageID != "", v)
+		boot, err := parseBootVolume(sc.BlockDeviceMappingV2, sc.BlockDeviceMapping, req.ImageID, v)
 		if err != nil {
 			return nil, err
 		}
 		req.BootVolume = boot
+		if boot != nil {
+			if _, ok := boot.Root(); ok {
+				req.ImageID = "" // volume-backed: the volume is the root disk
+			}
+		}
 	}
 	if len(sc.Personality) > 0 {
 		if v.AtLeast(2, 57) {

@@ -3,6 +3,7 @@ package compute
 import (
 	"net/http"
 	"regexp"
+	"strings"
 
 	"github.com/canopy-cloud/canopy/broker"
 	"github.com/canopy-cloud/canopy/gateway/wire"
@@ -99,10 +100,13 @@ func (s *Service) attachVolume(w http.ResponseWriter, r *http.Request, v wire.Ve
 		req.Device = *a.Device
 	}
 	if a.Tag != nil {
-		return wire.NotImplemented("Device tags are not supported by this cloud.")
+		if len(*a.Tag) > 60 || strings.ContainsAny(*a.Tag, "/,") {
+			return invalidField("tag", *a.Tag, "'"+*a.Tag+"' does not match '^[^,/]*$'")
+		}
+		req.Tag = *a.Tag
 	}
-	if a.DeleteOnTermination != nil && *a.DeleteOnTermination {
-		return wire.NotImplemented("delete_on_termination is not supported by this cloud.")
+	if a.DeleteOnTermination != nil {
+		req.DeleteOnTermination = *a.DeleteOnTermination
 	}
 	att, err := s.b.AttachVolume(r.Context(), caller(r), r.PathValue("id"), req)
 	if err != nil {

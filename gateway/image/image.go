@@ -119,6 +119,12 @@ func (s *Service) Register(rt *gateway.Router) {
 	r.Handle(routeInfoStores, s.showStoresInfo)
 	r.Handle(routeStage, s.stageImage)
 	r.Handle(routeImport, s.importImage)
+	r.Handle(routeImageTasks, s.listImageTasks)
+	r.Handle("GET "+routeTasks, s.listTasks)
+	r.Handle("POST "+routeTasks, s.createTask)
+	r.Handle(routeTask, s.showTask)
+	r.Handle(routeSchemaTask, s.showTaskSchema)
+	r.Handle(routeSchemaTasks, s.showTasksSchema)
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)

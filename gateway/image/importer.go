@@ -123,6 +123,7 @@ func stagingKey(id string) string { return id + ".staging" }
 func (s *Service) runImport(ctx context.Context, j importJob) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.ImportTimeout)
 	defer cancel()
+	s.startTask(context.WithoutCancel(ctx), j)
 	var src io.ReadCloser
 	var err error
 	switch j.method {
@@ -135,7 +136,7 @@ func (s *Service) runImport(ctx context.Context, j importJob) {
 	}
 	var info imagestore.Info
 	if err == nil {
-		info, err = s.store.Put(ctx, j.imageID, src, s.opts.MaxImageSize)
+		info, err = s.store.Put(ctx, j.imageID, s.progress(context.WithoutCancel(ctx), j, src), s.opts.MaxImageSize)
 		src.Close()
 	}
 	s.finishImport(context.WithoutCancel(ctx), j, info, err)
@@ -177,6 +178,11 @@ func (s *Service) finishImport(ctx context.Context, j importJob, info imagestore
 	if err != nil && !errors.Is(err, errNoChange) && !errors.Is(err, registry.ErrNotFound) {
 		log.Error("could not record the import outcome", "image", j.imageID, "error", err)
 	}
+	taskErr := failure
+	if taskErr == nil && err != nil {
+		taskErr = errImportNotRecorded
+	}
+	s.finishTask(ctx, j, taskErr)
 	if j.method == "glance-direct" {
 		if derr := s.store.Delete(ctx, stagingKey(j.imageID)); derr != nil {
 			log.Warn("staging data left behind", "image", j.imageID, "error", derr)

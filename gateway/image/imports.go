@@ -201,7 +201,7 @@ func (s *Service) importImage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !s.imports.submit(job) {
+	unlock := func() {
 		_, _ = s.images.Update(context.WithoutCancel(ctx), project, img.ID, func(cur *registry.Image) error {
 			if cur.Properties[propImportTask] != job.taskID {
 				return errNoChange
@@ -211,6 +211,14 @@ func (s *Service) importImage(w http.ResponseWriter, r *http.Request) error {
 			cur.Status = before
 			return nil
 		})
+	}
+	if err := s.recordImportTask(ctx, p, job); err != nil {
+		unlock()
+		return err
+	}
+	if !s.imports.submit(job) {
+		unlock()
+		s.finishTask(context.WithoutCancel(ctx), job, errImportQueueFull)
 		return wire.Errorf(http.StatusServiceUnavailable, "Too many image imports are in progress; retry later.")
 	}
 	w.WriteHeader(http.StatusAccepted)

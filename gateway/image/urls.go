@@ -25,6 +25,11 @@ const (
 	routeImport        = "POST " + prefix + "/v2/images/{id}/import"
 	routeInfoImport    = "GET " + prefix + "/v2/info/import"
 	routeInfoStores    = "GET " + prefix + "/v2/info/stores"
+	routeImageTasks    = "GET " + prefix + "/v2/images/{id}/tasks"
+	routeTasks         = prefix + "/v2/tasks"
+	routeTask          = "GET " + prefix + "/v2/tasks/{id}"
+	routeSchemaTask    = "GET " + prefix + "/v2/schemas/task"
+	routeSchemaTasks   = "GET " + prefix + "/v2/schemas/tasks"
 )
 
 func selfLink(id string) string { return "/v2/images/" + id }

@@ -28,6 +28,8 @@ import (
 	"github.com/canopy-cloud/canopy/gateway/network"
 	"github.com/canopy-cloud/canopy/imagestore"
 	"github.com/canopy-cloud/canopy/localcloud"
+	"github.com/canopy-cloud/canopy/localcloud/baremetal"
+	"github.com/canopy-cloud/canopy/localcloud/libvirt"
 	"github.com/canopy-cloud/canopy/proxies"
 	"github.com/canopy-cloud/canopy/proxies/metered"
 	"github.com/canopy-cloud/canopy/registry"
@@ -54,6 +56,9 @@ type Options struct {
 	// CloudTypes names each backend's type (openstack, vsphere, aws, azure)
 	// for the admin API.
 	CloudTypes map[string]string
+	// Secret resolves secret references (env:NAME, file:/path) for the
+	// local pool's bare-metal BMC passwords; cmd passes config.Secret.
+	Secret func(ref string) (string, error)
 	// InventoryInterval is how often every cloud's inventory is refreshed
 	// (default 30s).
 	InventoryInterval time.Duration
@@ -119,6 +124,26 @@ func New(ctx context.Context, reg *registry.Registry, opts Options, log *slog.Lo
 		return nil, fmt.Errorf("local pool: %w", err)
 	}
 	a.Pool = pool
+	// Real hosts beside the simulated ones: KVM through libvirt, bare metal
+	// through IPMI. A configured host that does not answer fails the start.
+	if _, err := libvirt.AddToPool(ctx, pool, opts.Local, libvirt.Options{Images: store, Log: log,
+		Subnets: func(ctx context.Context, networkID string) ([]proxies.SubnetSpec, error) {
+			spec, err := a.Network.NetworkSpec(ctx, networkID)
+			return spec.Subnets, err
+		}}); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("local pool: %w", err)
+	}
+	if len(opts.Local.BareMetalHosts) > 0 {
+		if opts.Secret == nil {
+			pool.Close()
+			return nil, errors.New("local pool: bare-metal hosts need Options.Secret to resolve BMC passwords")
+		}
+		if _, err := baremetal.AddToPool(pool, opts.Local, baremetal.Options{Secret: opts.Secret, Log: log}); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("local pool: %w", err)
+		}
+	}
 	a.Scheduler = scheduler.New(reg, scheduler.Options{})
 	backends := map[string]proxies.Backend{opts.LocalName: metered.Wrap(pool)}
 	for _, b := range opts.Backends {
@@ -203,6 +228,16 @@ func (a *App) Close() {
 	a.Image.Close()
 	a.wg.Wait()
 	_ = a.Pool.Close()
+	for _, b := range a.opts.Backends {
+		switch c := b.(type) {
+		case interface{ Close() error }:
+			if err := c.Close(); err != nil {
+				a.log.Warn("closing cloud", "cloud", b.Name(), "err", err)
+			}
+		case interface{ Close() }:
+			c.Close()
+		}
+	}
 }
 
 func (a *App) healthz(w http.ResponseWriter, r *http.Request) {

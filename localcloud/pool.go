@@ -38,6 +38,9 @@ type Pool struct {
 	networks *networkStore
 	netres   *netResources
 	closed   sync.Once
+	// groupsEnforced: every host can enforce security groups (only
+	// simulated hosts, today).
+	groupsEnforced bool
 }
 
 // route is where one server lives. ready is closed once the create that
@@ -66,7 +69,8 @@ func New(name string, cfg Config, log *slog.Logger) (*Pool, error) {
 	p := &Pool{
 		name: name, log: log, hosts: make(map[string]HostDriver, cfg.SimulatedHosts),
 		routes: make(map[string]*route), images: newImageStore(), networks: newNetworkStore(),
-		netres: newNetResources(),
+		netres:         newNetResources(),
+		groupsEnforced: len(cfg.KVMHosts) == 0 && len(cfg.BareMetalHosts) == 0,
 	}
 	for i := range cfg.SimulatedHosts {
 		if err := p.AddHost(newSimulatedHost(&cfg, i, log.With("cloud", name))); err != nil {
@@ -119,7 +123,11 @@ func (p *Pool) Capabilities() proxies.Capabilities {
 	return proxies.Capabilities{
 		Servers: true, StartStop: true, Reboot: true, HardReboot: true, Snapshot: true,
 		ConsoleOutput: true, UserData: true, Keypairs: true, Images: true, Networks: true, Volumes: true, Resize: true,
-		SecurityGroups: true, Routers: true, FloatingIPs: true,
+		// Simulated hosts "enforce" groups in memory; KVM and bare-metal
+		// hosts cannot enforce rules yet, so a pool with any of them
+		// declares no security groups rather than accepting rules it
+		// would not apply.
+		SecurityGroups: p.groupsEnforced, Routers: true, FloatingIPs: true,
 		HostsVisible: true,
 	}
 }

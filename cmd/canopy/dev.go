@@ -7,10 +7,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/canopy-cloud/canopy/app"
+	"github.com/canopy-cloud/canopy/config"
 	"github.com/canopy-cloud/canopy/localcloud"
+	"github.com/canopy-cloud/canopy/localcloud/libvirt"
 	"github.com/canopy-cloud/canopy/registry"
 )
 
@@ -36,6 +39,9 @@ func runDev(ctx context.Context, args []string) error {
 	fs.IntVar(&local.HostDiskGB, "host-disk-gb", local.HostDiskGB, "disk (GB) of each simulated host")
 	fs.DurationVar(&local.BuildDelay, "build-delay", 500*time.Millisecond, "simulated time to build a server (and to stop/start/reboot: a fraction of it)")
 	fs.Float64Var(&local.FailureRate, "fail-rate", 0, "fraction (0..1) of simulated server creates that fail, to exercise error paths")
+	sims := fs.String("sim", "", "simulated clouds to federate beside the local pool, comma-separated: "+strings.Join(devSimKinds, ", ")+
+		" (each <kind>-sim, its own availability zone; aws needs moto)")
+	kvm := fs.Bool("kvm", false, "add a real KVM host (TCG guests) to the local pool through the local libvirtd (needs libvirt-daemon-system, qemu-system-x86, genisoimage)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -77,8 +83,20 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	defer reg.Close()
 
+	if *kvm {
+		if err := libvirt.Probe(ctx, ""); err != nil {
+			return fmt.Errorf("--kvm: libvirtd does not answer (start it with `virtlogd -d; libvirtd -d`): %w", err)
+		}
+		local.KVMHosts = append(local.KVMHosts, libvirt.DevConfig(abs))
+	}
+	simClouds, types, stopSims, err := startDevSims(ctx, *sims, log)
+	if err != nil {
+		return err
+	}
+	defer stopSims()
 	a, err := app.New(ctx, reg, app.Options{
 		PublicURL: *publicURL, Region: *region, DataDir: abs, TokenTTL: time.Hour, Local: local,
+		Backends: simClouds, CloudTypes: types, Secret: config.Secret,
 	}, log)
 	if err != nil {
 		return err

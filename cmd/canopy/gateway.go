@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/canopy-cloud/canopy/app"
+	"github.com/canopy-cloud/canopy/app/backends"
 	"github.com/canopy-cloud/canopy/config"
 	"github.com/canopy-cloud/canopy/gateway/identity"
 	"github.com/canopy-cloud/canopy/localcloud"
@@ -57,12 +58,17 @@ func runGateway(ctx context.Context, args []string) error {
 			return fmt.Errorf("clouds[%s].local: %w", c.Name, err)
 		}
 	}
+	clouds, types, err := backends.Build(ctx, cfg.Clouds, log)
+	if err != nil {
+		return err
+	}
 	a, err := app.New(ctx, reg, app.Options{
 		PublicURL: cfg.PublicURL, Region: cfg.Region, DataDir: cfg.DataDir,
 		KeyRepository: cfg.Identity.KeyRepository, TokenTTL: cfg.Identity.TokenTTL,
-		Local: local, LocalName: name,
+		Local: local, LocalName: name, Backends: clouds, CloudTypes: types, Secret: config.Secret,
 	}, log)
 	if err != nil {
+		backends.Close(clouds)
 		return err
 	}
 	if cfg.Identity.AdminPasswordFrom != "" {

@@ -36,7 +36,9 @@ export IMAGE_REF IMAGE_REF_ALT CLOUDS_YAML=$clouds OS_AUTH_URL="http://127.0.0.1
 # Canopy's Keystone enforces PCI-DSS password rules (history, self-service change),
 # so the two security-compliance interop tests run instead of skipping.
 # Resize (with confirm/revert) and interface attach work on the local pool.
-features=$'[identity-feature-enabled]\nsecurity_compliance = true\n[compute-feature-enabled]\nresize = true\ninterface_attach = true\n'"${TEMPEST_FEATURES:-}"
+# Neutron's IPv6 subnet attributes (ipv6_ra_mode/ipv6_address_mode, SLAAC and
+# DHCPv6-stateless EUI-64 addresses) are implemented, so the DHCPv6 tests run.
+features=$'[identity-feature-enabled]\nsecurity_compliance = true\n[compute-feature-enabled]\nresize = true\ninterface_attach = true\n[network-feature-enabled]\nipv6_subnet_attributes = true\n'"${TEMPEST_FEATURES:-}"
 if [ -n "$public_net" ]; then
   features=$'[network]\npublic_network_id = '"$public_net"$'\nfloating_network_name = public\n[network-feature-enabled]\nfloating_ips = true\n'"$features"
 fi

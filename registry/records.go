@@ -214,10 +214,13 @@ type Subnet struct {
 	EnableDHCP      bool                `json:"enable_dhcp"`
 	IPv6RAMode      *string             `json:"ipv6_ra_mode"`
 	IPv6AddressMode *string             `json:"ipv6_address_mode"`
-	Tags            []string            `json:"tags"`
-	Revision        int                 `json:"revision_number"`
-	Created         time.Time           `json:"created_at"`
-	Updated         time.Time           `json:"updated_at"`
+	// SubnetPoolID is the subnet pool the CIDR was allocated from ("" for
+	// none); the pool gets the prefix back when the subnet is deleted.
+	SubnetPoolID string    `json:"subnetpool_id,omitempty"`
+	Tags         []string  `json:"tags"`
+	Revision     int       `json:"revision_number"`
+	Created      time.Time `json:"created_at"`
+	Updated      time.Time `json:"updated_at"`
 }
 
 // FixedIP is one address of a port.

@@ -328,14 +328,20 @@ func (s *Service) makePort(ctx context.Context, id string, ownerOrAdmin bool, n 
 	if err = s.attachGroups(ctx, req.projectID, id, groups); err != nil {
 		return nil, err
 	}
+	who := addressee{mac: mac, owner: req.deviceOwner}
 	if req.fixedGiven {
-		taken, err = s.allocateRequested(ctx, ownerOrAdmin, n, subs, id, req.fixed)
+		taken, err = s.allocateRequested(ctx, ownerOrAdmin, n, subs, id, who, req.fixed)
 	} else {
 		taken, err = s.allocateDefault(ctx, n, subs, id)
 	}
 	if err != nil {
 		return nil, err
 	}
+	auto, err := s.assignAutoAddresses(ctx, subs, id, who, taken)
+	if err != nil {
+		return nil, err
+	}
+	taken = append(taken, auto...)
 	now := s.now()
 	pt = &registry.Port{
 		ID: id, ProjectID: req.projectID, NetworkID: n.ID, Name: req.name, Description: req.desc,
@@ -383,7 +389,11 @@ func (s *Service) claimMAC(ctx context.Context, n *registry.Network, id, want st
 	return "", conflict("MacAddressGenerationFailure", "Unable to generate unique mac on network %s.", n.ID)
 }
 
-func (s *Service) allocateRequested(ctx context.Context, ownerOrAdmin bool, n *registry.Network, subs []*registry.Subnet, portID string, want []fixedIPRequest) ([]registry.FixedIP, error) {
+// allocateRequested takes the addresses fixed_ips asks for. A subnet-only
+// entry for an automatic IPv6 subnet takes nothing here (the port gets its
+// EUI-64 address there anyway, see slaac.go), and an explicit address on
+// one is refused, both unless who is a router interface.
+func (s *Service) allocateRequested(ctx context.Context, ownerOrAdmin bool, n *registry.Network, subs []*registry.Subnet, portID string, who addressee, want []fixedIPRequest) ([]registry.FixedIP, error) {
 	var taken []registry.FixedIP
 	fail := func(err error) ([]registry.FixedIP, error) {
 		s.releaseIPs(ctx, portID, taken)
@@ -407,6 +417,12 @@ func (s *Service) allocateRequested(ctx context.Context, ownerOrAdmin bool, n *r
 			default:
 				return fail(invalidInput("IP address %s is not a valid IP for any of the subnets on the specified network.", f.ip))
 			}
+		}
+		if err := autoAddressOnly(sub, f.ip, who); err != nil {
+			return fail(err)
+		}
+		if autoAddress(sub) && !who.routerInterface() {
+			continue
 		}
 		ips, err := s.allocator(sub)
 		if err != nil {
@@ -449,13 +465,14 @@ func containsID(subs []*registry.Subnet, id string) bool {
 
 // allocateDefault gives a port one address per IP version, from the first
 // subnet of that version with room, as Neutron does for a port without
-// fixed_ips.
+// fixed_ips. Automatic IPv6 subnets are not among them: their addresses
+// come from assignAutoAddresses.
 func (s *Service) allocateDefault(ctx context.Context, n *registry.Network, subs []*registry.Subnet, portID string) ([]registry.FixedIP, error) {
 	var taken []registry.FixedIP
 	for _, ver := range []int{4, 6} {
 		tried, done := false, false
 		for _, sub := range subs {
-			if sub.IPVersion != ver || len(sub.AllocationPools) == 0 {
+			if sub.IPVersion != ver || len(sub.AllocationPools) == 0 || autoAddress(sub) {
 				continue
 			}
 			tried = true

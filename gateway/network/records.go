@@ -143,4 +143,10 @@ type subnetPool struct {
 	Revision         int       `json:"revision_number"`
 	Created          time.Time `json:"created_at"`
 	Updated          time.Time `json:"updated_at"`
+	// Allocations are the prefixes subnets hold (subnet id → CIDR); see
+	// subnetalloc.go.
+	Allocations map[string]string `json:"allocations,omitempty"`
+	// Deleting is set by a delete that found no allocations; subnet
+	// creates refuse a pool so marked.
+	Deleting bool `json:"deleting,omitempty"`
 }

@@ -11,8 +11,9 @@ import (
 )
 
 // Subnet pools (Neutron's subnet_allocation extension): named sets of
-// prefixes with prefix-length bounds. Subnets are not yet allocated from
-// them (see subnets.go: a subnetpool_id on subnet create is still refused).
+// prefixes with prefix-length bounds, from which subnets take their CIDRs
+// (subnetalloc.go). One pool per family may be the default, used by subnet
+// creates that ask for use_default_subnetpool.
 
 var subnetPoolFilters = []string{"id", "name", "description", "ip_version", "default_prefixlen", "min_prefixlen",
 	"max_prefixlen", "shared", "is_default", "address_scope_id", "project_id", "tenant_id", "revision_number",
@@ -119,11 +120,18 @@ func (s *Service) createSubnetPool(w http.ResponseWriter, r *http.Request) error
 	if shared != nil {
 		sp.Shared = *shared
 	}
-	if err := refuseDefaultPool(a, p, "create_subnetpool:is_default", true); err != nil {
+	def, err := defaultPoolAttr(a, p, "create_subnetpool:is_default", true)
+	if err != nil {
 		return err
 	}
 	if err := applySubnetPoolPrefixes(a, sp, nil); err != nil {
 		return err
+	}
+	if def != nil && *def {
+		if err := s.checkNoOtherDefault(ctx, sp.ID, sp.IPVersion); err != nil {
+			return err
+		}
+		sp.IsDefault = true
 	}
 	release, err := s.reserveQuota(ctx, projectID, quotaSubnetPool, sp.ID)
 	if err != nil {
@@ -148,19 +156,32 @@ func subnetPoolUnsupported(a attrs) error {
 	return nil
 }
 
-// refuseDefaultPool checks is_default: only an admin may set it (Neutron's
-// policy, which on create ignores the default value false), and a default pool (one per family, used by subnets that ask
-// for use_default_subnetpool) is not implemented, so true answers 501.
-func refuseDefaultPool(a attrs, p *wire.Principal, rule string, creating bool) error {
+// defaultPoolAttr reads is_default: only an admin may set it (Neutron's
+// policy, which on create ignores the default value false).
+func defaultPoolAttr(a attrs, p *wire.Principal, rule string, creating bool) (*bool, error) {
 	def, err := a.boolean("is_default")
 	if err != nil || def == nil || creating && !*def {
-		return err
+		return def, err
 	}
 	if !p.IsAdmin() {
-		return policyDenied(rule)
+		return nil, policyDenied(rule)
 	}
-	if *def {
-		return wire.NotImplemented("is_default is not supported by this service.").WithType("NotImplementedError")
+	return def, nil
+}
+
+// checkNoOtherDefault refuses a second default pool of a family (Neutron's
+// _check_default_subnetpool_exists). Like Neutron's, the check is not
+// atomic with the write: two admins racing to set two defaults can both
+// win, and use_default_subnetpool then takes the first listed.
+func (s *Service) checkNoOtherDefault(ctx context.Context, id string, version int) error {
+	all, err := s.subnetPools.List(ctx, "*", registry.Page{})
+	if err != nil {
+		return err
+	}
+	for _, o := range all {
+		if o.ID != id && o.IsDefault && o.IPVersion == version {
+			return invalidInput("A default subnetpool for this IP family has already been set. Only one default may exist per IP family")
+		}
 	}
 	return nil
 }
@@ -197,8 +218,14 @@ func (s *Service) updateSubnetPool(w http.ResponseWriter, r *http.Request) error
 	if err := subnetPoolUnsupported(a); err != nil {
 		return err
 	}
-	if err := refuseDefaultPool(a, p, "update_subnetpool:is_default", false); err != nil {
+	def, err := defaultPoolAttr(a, p, "update_subnetpool:is_default", false)
+	if err != nil {
 		return err
+	}
+	if def != nil && *def {
+		if err := s.checkNoOtherDefault(ctx, id, cur.IPVersion); err != nil {
+			return err
+		}
 	}
 	sp, err := s.subnetPools.Update(ctx, cur.ProjectID, id, func(sp *subnetPool) error {
 		if err := applySubnetPoolNames(a, sp); err != nil {
@@ -206,6 +233,9 @@ func (s *Service) updateSubnetPool(w http.ResponseWriter, r *http.Request) error
 		}
 		if err := applySubnetPoolPrefixes(a, sp, sp.Prefixes); err != nil {
 			return err
+		}
+		if def != nil {
+			sp.IsDefault = *def
 		}
 		sp.Revision++
 		sp.Updated = s.now()
@@ -232,8 +262,21 @@ func (s *Service) deleteSubnetPool(w http.ResponseWriter, r *http.Request) error
 	if cur.ProjectID != p.ProjectID && !p.IsAdmin() || !p.CanWrite() {
 		return policyDenied("delete_subnetpool")
 	}
-	// No subnet can hold a prefix of a pool yet (subnets.go refuses
-	// subnetpool_id), so there is nothing to be in use.
+	// Mark the pool deleting in the same compare-and-set that finds it
+	// unused, so no subnet can take a prefix between the check and the
+	// delete (claimPoolPrefix refuses a pool so marked).
+	_, err = s.subnetPools.Update(ctx, cur.ProjectID, id, func(sp *subnetPool) error {
+		if len(sp.Allocations) > 0 {
+			return wire.BadRequest("Unable to delete subnet pool: Subnet pool has existing allocations.").WithType("SubnetPoolDeleteError")
+		}
+		sp.Deleting = true
+		return nil
+	})
+	if errors.Is(err, registry.ErrNotFound) {
+		return subnetPoolNotFound(id)
+	} else if err != nil {
+		return err
+	}
 	if err := s.subnetPools.Delete(ctx, cur.ProjectID, id); errors.Is(err, registry.ErrNotFound) {
 		return subnetPoolNotFound(id)
 	} else if err != nil {
@@ -250,21 +293,4 @@ func (a attrs) stringList(name string) ([]string, error) {
 		return nil, invalidAttr(name, "'%s' is not a list", string(a[name]))
 	}
 	return v, nil
-}
-
-// refuseSubnetPool answers a subnet create that names a subnetpool_id:
-// SubnetPoolNotFound for a pool the caller cannot see, and 501 for one it
-// can, since allocating subnets from pools is not implemented yet.
-func (s *Service) refuseSubnetPool(ctx context.Context, p *wire.Principal, a attrs) error {
-	if !a.has("subnetpool_id") || a.isNull("subnetpool_id") {
-		return nil
-	}
-	id, err := a.uuid("subnetpool_id")
-	if err != nil {
-		return err
-	}
-	if _, err := s.subnetPool(ctx, p, *id); err != nil {
-		return err
-	}
-	return wire.NotImplemented("Allocation of subnets from a subnet pool is not supported by this service.").WithType("NotImplementedError")
 }

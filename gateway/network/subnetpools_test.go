@@ -117,8 +117,6 @@ func TestSubnetPoolFaults(t *testing.T) {
 			"PolicyNotAuthorized", "(rule:create_subnetpool:is_default) is disallowed by policy"},
 		{"member updates is_default", "demo", "PUT", pools + "/" + id, `{"subnetpool": {"is_default": false}}`, 403,
 			"PolicyNotAuthorized", "(rule:update_subnetpool:is_default) is disallowed by policy"},
-		{"default pool", "admin", "PUT", pools + "/" + id, `{"subnetpool": {"is_default": true}}`, 501,
-			"NotImplementedError", "is_default is not supported by this service."},
 		{"address scope", "demo", "POST", pools, `{"subnetpool": {"prefixes": ["10.0.0.0/16"], "address_scope_id": "` + missing + `"}}`, 501,
 			"NotImplementedError", "address_scope_id is not supported by this service."},
 		{"prefixes shrink", "demo", "PUT", pools + "/" + id, `{"subnetpool": {"prefixes": ["10.0.0.0/24"]}}`, 400,
@@ -136,8 +134,8 @@ func TestSubnetPoolFaults(t *testing.T) {
 			"SubnetPoolNotFound", "Subnet pool " + missing + " could not be found."},
 		{"subnet from alt's view of demo's pool", "alt", "POST", "/network/v2.0/subnets", `{"subnet": {"network_id": "` + altNet + `", "subnetpool_id": "` + id + `"}}`, 404,
 			"SubnetPoolNotFound", "Subnet pool " + id + " could not be found."},
-		{"subnet from a pool", "demo", "POST", "/network/v2.0/subnets", `{"subnet": {"network_id": "` + nid + `", "subnetpool_id": "` + id + `"}}`, 501,
-			"NotImplementedError", "Allocation of subnets from a subnet pool is not supported by this service."},
+		{"subnet from a pool without ip_version", "demo", "POST", "/network/v2.0/subnets", `{"subnet": {"network_id": "` + nid + `", "subnetpool_id": "` + id + `"}}`, 400,
+			"HTTPBadRequest", "Failed to parse request. Required attribute 'ip_version' not specified"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -16,7 +16,7 @@ var subnetFilters = []string{"id", "name", "description", "network_id", "ip_vers
 	"ipv6_ra_mode", "ipv6_address_mode", "project_id", "tenant_id", "subnetpool_id", "revision_number", "created_at", "updated_at"}
 
 var subnetCreateAttrs = []string{"name", "description", "network_id", "ip_version", "cidr", "gateway_ip", "allocation_pools",
-	"dns_nameservers", "host_routes", "enable_dhcp", "ipv6_ra_mode", "ipv6_address_mode", "project_id", "tenant_id", "subnetpool_id"}
+	"dns_nameservers", "host_routes", "enable_dhcp", "ipv6_ra_mode", "ipv6_address_mode", "project_id", "tenant_id", "subnetpool_id", "prefixlen", "use_default_subnetpool"}
 
 var subnetUpdateAttrs = []string{"name", "description", "dns_nameservers", "host_routes", "enable_dhcp", "gateway_ip", "allocation_pools"}
 
@@ -39,18 +39,29 @@ func renderSubnet(sub *registry.Subnet) map[string]any {
 	if tags == nil {
 		tags = []string{}
 	}
+	var pool any
+	if sub.SubnetPoolID != "" {
+		pool = sub.SubnetPoolID
+	}
 	return map[string]any{
 		"id": sub.ID, "name": sub.Name, "description": sub.Description, "network_id": sub.NetworkID,
 		"ip_version": sub.IPVersion, "cidr": sub.CIDR, "gateway_ip": sub.GatewayIP,
 		"allocation_pools": pools, "dns_nameservers": dns, "host_routes": routes,
 		"enable_dhcp": sub.EnableDHCP, "ipv6_ra_mode": sub.IPv6RAMode, "ipv6_address_mode": sub.IPv6AddressMode,
-		"subnetpool_id": nil, "tags": tags,
+		"subnetpool_id": pool, "tags": tags,
 		"project_id": sub.ProjectID, "tenant_id": sub.ProjectID,
 		"revision_number": sub.Revision, "created_at": stamp(sub.Created), "updated_at": stamp(sub.Updated),
 	}
 }
 
-// subnet reads a subnet whose network the caller may see.
+// canSeeSubnets reports whether p may see the subnets of n: Neutron's
+// get_subnet policy (admin, owner, or a shared network). An external
+// network is visible to everyone, but its subnets are not.
+func canSeeSubnets(p *wire.Principal, n *registry.Network) bool {
+	return p.IsAdmin() || n.ProjectID == p.ProjectID || n.Shared
+}
+
+// subnet reads a subnet whose network's subnets the caller may see.
 func (s *Service) subnet(ctx context.Context, p *wire.Principal, id string) (*registry.Subnet, *registry.Network, error) {
 	v, err := s.subnets.Lookup(ctx, id)
 	if errors.Is(err, registry.ErrNotFound) {
@@ -60,7 +71,7 @@ func (s *Service) subnet(ctx context.Context, p *wire.Principal, id string) (*re
 		return nil, nil, err
 	}
 	n, err := s.networks.Lookup(ctx, v.Value.NetworkID)
-	if errors.Is(err, registry.ErrNotFound) || (err == nil && !canSeeNetwork(p, n.Value) && v.Value.ProjectID != p.ProjectID) {
+	if errors.Is(err, registry.ErrNotFound) || (err == nil && !canSeeSubnets(p, n.Value) && v.Value.ProjectID != p.ProjectID) {
 		return nil, nil, subnetNotFound(id)
 	}
 	if err != nil {
@@ -82,7 +93,7 @@ func (s *Service) listSubnets(w http.ResponseWriter, r *http.Request) error {
 	}
 	visible := map[string]bool{}
 	for _, n := range nets {
-		visible[n.ID] = canSeeNetwork(p, n)
+		visible[n.ID] = canSeeSubnets(p, n)
 	}
 	all, err := s.subnets.List(ctx, "*", registry.Page{})
 	if err != nil {
@@ -145,20 +156,54 @@ func (s *Service) createSubnetFrom(ctx context.Context, p *wire.Principal, a att
 	if err != nil {
 		return nil, err
 	}
-	if err := s.refuseSubnetPool(ctx, p, a); err != nil {
-		return nil, err
-	}
-	sub, err := parseSubnet(a)
+	pool, err := s.requestedPool(ctx, p, a)
 	if err != nil {
 		return nil, err
 	}
-	sub.ID, sub.ProjectID, sub.NetworkID = s.opts.NewID(), projectID, n.ID
+	if pool == nil {
+		sub, err := parseSubnet(a)
+		if err != nil {
+			return nil, err
+		}
+		return s.storeSubnet(ctx, n, projectID, s.opts.NewID(), sub)
+	}
+	if !a.has("ip_version") {
+		return nil, required("ip_version")
+	}
+	req, err := parsePoolRequest(a, pool)
+	if err != nil {
+		return nil, err
+	}
+	id := s.opts.NewID()
+	pfx, err := s.claimPoolPrefix(ctx, pool, id, req)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := parseSubnet(withPoolCIDR(a, pfx))
+	if err == nil {
+		sub.SubnetPoolID = pool.ID
+		sub, err = s.storeSubnet(ctx, n, projectID, id, sub)
+	}
+	if err != nil {
+		_ = s.releasePoolPrefix(context.WithoutCancel(ctx), pool.ID, id)
+		return nil, err
+	}
+	return sub, nil
+}
+
+// storeSubnet gives sub its ids, takes its quota and stores it.
+func (s *Service) storeSubnet(ctx context.Context, n *registry.Network, projectID, id string, sub *registry.Subnet) (*registry.Subnet, error) {
+	sub.ID, sub.ProjectID, sub.NetworkID = id, projectID, n.ID
 	release, err := s.reserveQuota(ctx, projectID, quotaSubnet, sub.ID)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	return s.addSubnet(ctx, n, sub)
+	sub, err = s.addSubnet(ctx, n, sub)
+	if err != nil || !autoAddress(sub) {
+		return sub, err
+	}
+	return sub, s.addressNetworkPorts(ctx, n, sub)
 }
 
 // undoSubnet removes a subnet a failed bulk create made (no port has an
@@ -177,6 +222,9 @@ func (s *Service) undoSubnet(ctx context.Context, sub *registry.Subnet) {
 // parseSubnet validates a subnet body into a record without ids.
 func parseSubnet(a attrs) (*registry.Subnet, error) {
 	sub := &registry.Subnet{EnableDHCP: true, DNSNameservers: []string{}, HostRoutes: []map[string]string{}, Tags: []string{}}
+	if a.has("cidr") && !a.isNull("cidr") && a.has("prefixlen") && !a.isNull("prefixlen") {
+		return nil, badRequest("Bad subnets request: cidr and prefixlen must not be supplied together.")
+	}
 	if v, err := a.str("name", 255); err != nil {
 		return nil, err
 	} else if v != nil {
@@ -186,9 +234,6 @@ func parseSubnet(a attrs) (*registry.Subnet, error) {
 		return nil, err
 	} else if v != nil {
 		sub.Description = *v
-	}
-	if a.has("subnetpool_id") && !a.isNull("subnetpool_id") {
-		return nil, notFound("SubnetPool", string(a["subnetpool_id"]))
 	}
 	ver, err := a.integer("ip_version")
 	if err != nil {
@@ -224,6 +269,13 @@ func parseSubnet(a attrs) (*registry.Subnet, error) {
 	}
 	if err := parseSubnetOptions(a, sub); err != nil {
 		return nil, err
+	}
+	if (sub.IPv6RAMode != nil || sub.IPv6AddressMode != nil) && !sub.EnableDHCP {
+		return nil, invalidInput("ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False.")
+	}
+	if autoAddress(sub) && pfx.Bits() != 64 {
+		// EUI-64 interface ids are 64 bits (RFC 4862 5.5.3).
+		return nil, invalidInput("Invalid CIDR %s for IPv6 address mode. OpenStack uses the EUI-64 address format, which requires the prefix to be /64", pfx)
 	}
 	var gw *netip.Addr
 	switch {
@@ -483,6 +535,12 @@ func (s *Service) deleteSubnet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if inUse > 0 && autoAddress(sub) {
+		if inUse, err = s.stripAutoAddresses(ctx, sub, ips); err != nil {
+			unlock()
+			return err
+		}
+	}
 	if inUse > 0 {
 		unlock()
 		return conflict("SubnetInUse", "Unable to complete operation on subnet %s: One or more ports have an IP allocation from this subnet.", id)
@@ -502,10 +560,16 @@ func (s *Service) deleteSubnet(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// dropSubnet removes a subnet's record and its allocator.
+// dropSubnet removes a subnet's record and its allocator, and gives its
+// prefix back to its pool.
 func (s *Service) dropSubnet(ctx context.Context, project string, sub *registry.Subnet) error {
 	if err := s.subnets.Delete(ctx, project, sub.ID); err != nil && !errors.Is(err, registry.ErrNotFound) {
 		return err
+	}
+	if sub.SubnetPoolID != "" {
+		if err := s.releasePoolPrefix(ctx, sub.SubnetPoolID, sub.ID); err != nil {
+			return err
+		}
 	}
 	ips, err := s.allocator(sub)
 	if err != nil {

@@ -47,6 +47,9 @@ func (s *Service) updateSubnet(w http.ResponseWriter, r *http.Request) error {
 		if err := parseSubnetOptions(a, sub); err != nil {
 			return err
 		}
+		if !sub.EnableDHCP && (sub.IPv6RAMode != nil || sub.IPv6AddressMode != nil) {
+			return invalidInput("Cannot disable enable_dhcp with ipv6 attributes set")
+		}
 		sub.GatewayIP, sub.AllocationPools = gw, pools
 		sub.Revision++
 		sub.Updated = s.now()

@@ -18,19 +18,23 @@ import (
 	"github.com/canopy-cloud/canopy/proxies/azure"
 	"github.com/canopy-cloud/canopy/proxies/openstack"
 	"github.com/canopy-cloud/canopy/proxies/vmware"
+	"github.com/canopy-cloud/canopy/registry"
 )
 
 // Build builds the cloud proxies that canopy.yaml configures (every cloud
 // except the local pool, which app.New builds) and returns them with each
 // one's type, for app.Options.Backends and app.Options.CloudTypes.
-func Build(ctx context.Context, clouds []config.Cloud, log *slog.Logger) ([]proxies.Backend, map[string]string, error) {
+//
+// reg holds what a proxy must keep across restarts (Azure's operation
+// resume tokens).
+func Build(ctx context.Context, reg *registry.Registry, clouds []config.Cloud, log *slog.Logger) ([]proxies.Backend, map[string]string, error) {
 	var out []proxies.Backend
 	types := map[string]string{}
 	for _, c := range clouds {
 		if c.Type == "local" {
 			continue
 		}
-		b, err := buildBackend(ctx, c, log.With("cloud", c.Name))
+		b, err := buildBackend(ctx, reg, c, log.With("cloud", c.Name))
 		if err != nil {
 			Close(out)
 			return nil, nil, fmt.Errorf("clouds[%s].%s: %w", c.Name, c.Type, err)
@@ -41,7 +45,7 @@ func Build(ctx context.Context, clouds []config.Cloud, log *slog.Logger) ([]prox
 	return out, types, nil
 }
 
-func buildBackend(ctx context.Context, c config.Cloud, log *slog.Logger) (proxies.Backend, error) {
+func buildBackend(ctx context.Context, reg *registry.Registry, c config.Cloud, log *slog.Logger) (proxies.Backend, error) {
 	switch c.Type {
 	case "openstack":
 		var cfg openstack.Config
@@ -78,7 +82,7 @@ func buildBackend(ctx context.Context, c config.Cloud, log *slog.Logger) (proxie
 		if err := cfg.Validate(); err != nil {
 			return nil, err
 		}
-		return azure.New(ctx, c.Name, cfg, log)
+		return azure.New(ctx, c.Name, cfg, log, azure.WithTokenStore(NewRegistryTokenStore(reg, c.Name)))
 	}
 	return nil, fmt.Errorf("type %q has no proxy in this build", c.Type)
 }

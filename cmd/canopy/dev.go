@@ -89,7 +89,7 @@ func runDev(ctx context.Context, args []string) error {
 		}
 		local.KVMHosts = append(local.KVMHosts, libvirt.DevConfig(abs))
 	}
-	simClouds, types, stopSims, err := startDevSims(ctx, *sims, log)
+	simClouds, types, stopSims, err := startDevSims(ctx, reg, *sims, log)
 	if err != nil {
 		return err
 	}

@@ -7,20 +7,24 @@ import (
 	"strings"
 
 	"github.com/canopy-cloud/canopy/app"
+	"github.com/canopy-cloud/canopy/app/backends"
 	"github.com/canopy-cloud/canopy/proxies"
 	"github.com/canopy-cloud/canopy/proxies/aws"
+	"github.com/canopy-cloud/canopy/proxies/azure"
+	"github.com/canopy-cloud/canopy/proxies/azure/armsim"
 	"github.com/canopy-cloud/canopy/proxies/openstack"
 	"github.com/canopy-cloud/canopy/proxies/openstack/bottomsim"
 	"github.com/canopy-cloud/canopy/proxies/vmware"
+	"github.com/canopy-cloud/canopy/registry"
 )
 
 // devSimKinds are the simulated clouds `canopy dev --sim` can add beside the
 // local pool. Each is a simulator, never the real cloud, and is named so.
-var devSimKinds = []string{"openstack", "vsphere", "aws"}
+var devSimKinds = []string{"openstack", "vsphere", "aws", "azure"}
 
 // startDevSims starts the simulated clouds named in list (comma-separated)
 // and builds a proxy over each. stop stops them all.
-func startDevSims(ctx context.Context, list string, log *slog.Logger) (bs []proxies.Backend, types map[string]string, stop func(), err error) {
+func startDevSims(ctx context.Context, reg *registry.Registry, list string, log *slog.Logger) (bs []proxies.Backend, types map[string]string, stop func(), err error) {
 	types = map[string]string{}
 	var stops []func()
 	stop = func() {
@@ -75,6 +79,13 @@ func startDevSims(ctx context.Context, list string, log *slog.Logger) (bs []prox
 			}
 			stops = append(stops, s)
 			b, err = aws.New(ctx, name, cfg, log.With("cloud", name))
+		case "azure":
+			cfg, _, s, e := azure.DevSim(ctx, armsim.Options{})
+			if e != nil {
+				return nil, nil, stop, fmt.Errorf("--sim azure: %w", e)
+			}
+			stops = append(stops, s)
+			b, err = azure.New(ctx, name, cfg, log.With("cloud", name), azure.WithTokenStore(backends.NewRegistryTokenStore(reg, name)))
 		default:
 			return nil, nil, stop, fmt.Errorf("--sim %q: not a simulated cloud (choose from %s)", kind, strings.Join(devSimKinds, ", "))
 		}

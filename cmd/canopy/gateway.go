@@ -58,7 +58,7 @@ func runGateway(ctx context.Context, args []string) error {
 			return fmt.Errorf("clouds[%s].local: %w", c.Name, err)
 		}
 	}
-	clouds, types, err := backends.Build(ctx, cfg.Clouds, log)
+	clouds, types, err := backends.Build(ctx, reg, cfg.Clouds, log)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package localcloud_test
 
 import (
+	"bytes"
+	"io"
 	"testing"
 	"time"
 
@@ -32,6 +34,9 @@ func TestPoolVolumesContract(t *testing.T) {
 					}
 					return p
 				},
+				// The attach group boots a server to attach to.
+				Image:     imageSpec("9d3f1c2e-0000-4000-8000-00000000c0de", testImage),
+				ImageData: func() io.ReadSeekCloser { return readSeekNopCloser{bytes.NewReader(testImage)} },
 			})
 		})
 	}

@@ -20,7 +20,10 @@
 //     zone, sized from the account's on-demand vCPU quota (Service Quotas
 //     L-1216C47A, cached; vcpu_quota when that API does not answer), split
 //     evenly. A server is refused with ErrCapacity in a zone its network's
-//     subnet is not in, so the scheduler tries another candidate.
+//     subnet is not in, so the scheduler tries another candidate. A server
+//     given no zone and no network, like a volume given no zone, lands in
+//     the first zone (of availability_zones, else of the region), so that
+//     the two can be attached: EBS attaches within one zone only.
 //   - A Canopy network lives in its project's VPC (one VPC per project,
 //     tagged canopy:project and canopy:kind=vpc, primary CIDR vpc_cidr, with a
 //     secondary CIDR block added for a subnet outside it); each top subnet

@@ -14,7 +14,5 @@ func TestContract(t *testing.T) {
 		Image: proxies.ImageSpec{ID: contractImage, Name: "contract", DiskFormat: "raw", ContainerFormat: "bare"},
 	}
 	contracttest.Run(t, h)
-	// contracttest.RunVolumes is not run: its attach group attaches to a
-	// server id that exists nowhere, which EBS cannot do; TestVolumes runs
-	// the same checks with a real instance.
+	contracttest.RunVolumes(t, h)
 }

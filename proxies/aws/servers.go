@@ -166,6 +166,16 @@ func (d serverDriver) CreateServer(ctx context.Context, spec proxies.ServerSpec)
 		in.KeyName = awsv2.String(key)
 	}
 	zone := b.zoneOf(ctx, spec.AvailabilityZone, spec.Host)
+	if zone == "" && len(spec.NICs) == 0 {
+		// Unplaced and with no subnet to decide: the first zone, where an
+		// unplaced volume goes too (EBS attaches within one zone only),
+		// rather than wherever EC2's default subnet happens to be.
+		zones, err := b.zoneNames(ctx)
+		if err != nil {
+			return proxies.ServerStatus{}, err
+		}
+		zone = zones[0]
+	}
 	if zone != "" {
 		in.Placement = &types.Placement{AvailabilityZone: awsv2.String(zone)}
 	}

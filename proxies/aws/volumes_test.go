@@ -1,6 +1,7 @@
 package aws
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -118,5 +119,34 @@ func TestVolumes(t *testing.T) {
 		if err := d.DeleteVolume(ctx, id); err != nil {
 			t.Errorf("DeleteVolume(%s): %v", id, err)
 		}
+	}
+}
+
+// TestUnplacedServerMeetsUnplacedVolume: a server and a volume asked for no
+// zone both land in the backend's first zone, so the volume attaches (EBS
+// attaches within one zone only). The zones are limited to b and c so that
+// EC2's own default (moto's is the region's "a" zone) would miss.
+func TestUnplacedServerMeetsUnplacedVolume(t *testing.T) {
+	b := newMotoBackend(t, "aws-unplaced", func(c *Config) { c.AvailabilityZones = []string{"us-east-1c", "us-east-1b"} })
+	ctx := t.Context()
+	d, _ := proxies.VolumesOf(b)
+	srv := proxies.ServerSpec{ID: "unplaced-server", ProjectID: "p", Name: "u", ImageID: contractImage, Flavor: proxies.Flavor{ID: "1", VCPUs: 1, RAMMB: 512}}
+	st, err := b.Servers().CreateServer(ctx, srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Servers().DeleteServer(context.WithoutCancel(ctx), srv.ID) })
+	if want := b.hostName("us-east-1b"); st.Host != want {
+		t.Errorf("server with no zone is on %s; want %s (the first configured zone)", st.Host, want)
+	}
+	if _, err := d.CreateVolume(ctx, proxies.VolumeSpec{ID: "unplaced-vol", ProjectID: "p", SizeGB: 1}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = d.DetachVolume(context.WithoutCancel(ctx), "unplaced-vol")
+		_ = d.DeleteVolume(context.WithoutCancel(ctx), "unplaced-vol")
+	})
+	if _, err := d.AttachVolume(ctx, "unplaced-vol", srv.ID); err != nil {
+		t.Errorf("AttachVolume of a volume and a server both made with no zone = %v; want them in one zone", err)
 	}
 }

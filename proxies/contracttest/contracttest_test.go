@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/canopy-cloud/canopy/localcloud"
 	"github.com/canopy-cloud/canopy/proxies"
@@ -72,6 +73,21 @@ var breakages = map[string]struct {
 		wrap:    func(b proxies.Backend) proxies.Backend { return &broken{Backend: b, hide: true} },
 		failing: "routers",
 	},
+	"attach_needs_a_live_server": {
+		// A healthy backend that, like every real cloud, attaches volumes
+		// only to servers it has: the volume groups must pass against it.
+		wrap: func(b proxies.Backend) proxies.Backend {
+			d, _ := proxies.VolumesOf(b)
+			return &broken{Backend: b, vols: strictAttach{VolumeDriver: d, servers: b.Servers()}}
+		},
+	},
+	"attached_volume_deletes": {
+		wrap: func(b proxies.Backend) proxies.Backend {
+			d, _ := proxies.VolumesOf(b)
+			return &broken{Backend: b, vols: forceDelete{d}}
+		},
+		failing: "volumes/attach",
+	},
 	"get_unknown_wrong_error": {
 		wrap:    func(b proxies.Backend) proxies.Backend { return &broken{Backend: b, srv: vagueGet{b.Servers()}} },
 		failing: "servers/get_unknown_is_not_found",
@@ -113,7 +129,9 @@ func TestBrokenBackendHelper(t *testing.T) {
 	if !ok {
 		t.Fatalf("unknown breakage %q", name)
 	}
-	contracttest.Run(t, harness(b.wrap))
+	h := harness(b.wrap)
+	contracttest.Run(t, h)
+	contracttest.RunVolumes(t, h)
 }
 
 var image = bytes.Repeat([]byte("contract"), 512)
@@ -136,6 +154,9 @@ func harness(wrap func(proxies.Backend) proxies.Backend) contracttest.Harness {
 		},
 		Image:     proxies.ImageSpec{ID: "6b1e0c7a-1111-4222-8333-444455556666", Name: "contract", Size: int64(len(image))},
 		ImageData: func() io.ReadSeekCloser { return nopCloser{bytes.NewReader(image)} },
+		// The pool is instant: a wait that runs long is a breakage caught,
+		// and need not take the default minute to be reported.
+		Timeout: 5 * time.Second,
 	}
 }
 
@@ -146,6 +167,7 @@ type broken struct {
 	srv  proxies.ServerDriver
 	nets proxies.NetworkDriver
 	inv  proxies.InventoryDriver
+	vols proxies.VolumeDriver
 	// hide stops the optional drivers from being found through Unwrap.
 	hide bool
 }
@@ -177,6 +199,15 @@ func (b *broken) Networks() proxies.NetworkDriver {
 		return b.nets
 	}
 	return b.Backend.Networks()
+}
+
+// Volumes is the overriding volume driver, else the healthy backend's.
+func (b *broken) Volumes() proxies.VolumeDriver {
+	if b.vols != nil {
+		return b.vols
+	}
+	d, _ := proxies.VolumesOf(b.Backend)
+	return d
 }
 
 func (b *broken) Inventory() proxies.InventoryDriver {
@@ -280,6 +311,33 @@ func (g *lenientGroups) DeleteSecurityGroup(ctx context.Context, id string) erro
 
 func (g *lenientGroups) SetNICSecurityGroups(ctx context.Context, serverID, portID string, groupIDs []string) error {
 	return g.driver().SetNICSecurityGroups(ctx, serverID, portID, groupIDs)
+}
+
+// strictAttach refuses to attach a volume to a server the backend does not
+// have, as EC2, Nova and every real cloud do.
+type strictAttach struct {
+	proxies.VolumeDriver
+	servers proxies.ServerDriver
+}
+
+func (d strictAttach) AttachVolume(ctx context.Context, volumeID, serverID string) (string, error) {
+	if _, err := d.servers.GetServer(ctx, serverID); err != nil {
+		return "", err
+	}
+	return d.VolumeDriver.AttachVolume(ctx, volumeID, serverID)
+}
+
+// forceDelete deletes a volume even while it is attached.
+type forceDelete struct{ proxies.VolumeDriver }
+
+func (d forceDelete) DeleteVolume(ctx context.Context, id string) error {
+	if err := d.VolumeDriver.DeleteVolume(ctx, id); !errors.Is(err, proxies.ErrConflict) {
+		return err
+	}
+	if err := d.DetachVolume(ctx, id); err != nil {
+		return err
+	}
+	return d.VolumeDriver.DeleteVolume(ctx, id)
 }
 
 // forgetfulFIPs does not report the port a floating IP is associated with.

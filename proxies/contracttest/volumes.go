@@ -11,14 +11,24 @@ import (
 
 // RunVolumes runs the volume checks as sub-tests of t when the backend
 // declares volumes (and checks that VolumesOf refuses it when it does not).
-// Run's caller adds it beside Run until Run calls it itself.
+// Run's caller adds it beside Run until Run calls it itself. The attach
+// group attaches to a real server, booted from the harness's image and
+// flavor, when the backend declares servers (no real cloud attaches a volume
+// to a server that does not exist), so such a backend's harness needs the
+// image Run needs; a backend without servers is attached to a random id.
 func RunVolumes(t *testing.T, h Harness) {
 	t.Helper()
 	if h.New == nil {
 		t.Fatal("contracttest: Harness.New is required")
 	}
+	if h.Flavor.ID == "" {
+		h.Flavor = proxies.Flavor{ID: "contract-tiny", Name: "contract.tiny", VCPUs: 1, RAMMB: 512, DiskGB: 1}
+	}
 	if h.Timeout <= 0 {
 		h.Timeout = 60 * time.Second
+	}
+	if h.ImageID == "" {
+		h.ImageID = h.Image.ID
 	}
 	s := &suite{h: h}
 	b := h.New(t)
@@ -38,6 +48,7 @@ func (s *suite) waitVolume(t *testing.T, d proxies.VolumeDriver, id string, want
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), s.h.Timeout)
 	defer cancel()
+	pause := time.Millisecond
 	for {
 		st, err := d.GetVolume(ctx, id)
 		if err == nil && st.State == want {
@@ -49,8 +60,9 @@ func (s *suite) waitVolume(t *testing.T, d proxies.VolumeDriver, id string, want
 		select {
 		case <-ctx.Done():
 			t.Fatalf("volume %s did not reach %s: last %+v, %v", id, want, st, err)
-		case <-time.After(5 * time.Millisecond):
+		case <-time.After(pause):
 		}
+		pause = min(pause*2, 250*time.Millisecond)
 	}
 }
 
@@ -64,11 +76,57 @@ func (s *suite) newVolume(t *testing.T, d proxies.VolumeDriver, sizeGB int) prox
 	if st.ID != spec.ID || st.SizeGB != sizeGB {
 		t.Errorf("CreateVolume = %+v; want id %s size %d", st, spec.ID, sizeGB)
 	}
+	s.cleanupVolume(t, d, spec.ID)
 	again, err := d.CreateVolume(t.Context(), spec)
 	if err != nil || again.BottomID != st.BottomID {
 		t.Errorf("a retried CreateVolume = %+v, %v; want the same volume %s", again, err, st.BottomID)
 	}
 	return s.waitVolume(t, d, spec.ID, proxies.VolumeAvailable)
+}
+
+// cleanupVolume deletes volume id when the test ends, detaching it first
+// and waiting (bounded) for the detach, so that a real cloud keeps nothing
+// the suite made. Its errors are the checks' business, not the cleanup's.
+func (s *suite) cleanupVolume(t *testing.T, d proxies.VolumeDriver, id string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), s.h.Timeout)
+		defer cancel()
+		_ = d.DetachVolume(ctx, id)
+		for ctx.Err() == nil {
+			st, err := d.GetVolume(ctx, id)
+			if err != nil || st.State == proxies.VolumeAvailable || st.State == proxies.VolumeError {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		_ = d.DeleteVolume(ctx, id)
+	})
+}
+
+// attachTarget is the server the attach group attaches volumes to. When the
+// backend declares servers it is a real one, booted from the harness's image
+// and flavor and settled, then deleted when the test ends (before the
+// volumes, which were made first); otherwise it is a random id.
+func (s *suite) attachTarget(t *testing.T, b proxies.Backend) string {
+	t.Helper()
+	if !b.Capabilities().Servers {
+		return newID()
+	}
+	s.importImage(t, b)
+	spec := s.serverSpec()
+	if _, err := b.Servers().CreateServer(t.Context(), spec); err != nil {
+		t.Fatalf("CreateServer (to attach volumes to): %v", err)
+	}
+	t.Cleanup(func() {
+		ctx := context.WithoutCancel(t.Context())
+		_ = b.Servers().DeleteServer(ctx, spec.ID)
+		s.waitGoneQuietly(ctx, b, spec.ID)
+	})
+	s.wantSettled(t, b, spec.ID, proxies.StateActive, proxies.PowerRunning)
+	return spec.ID
 }
 
 // volumeLifecycle: create (idempotent), extend, delete (idempotent), not found.
@@ -104,6 +162,7 @@ func (s *suite) waitVolumeGone(t *testing.T, d proxies.VolumeDriver, id string) 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), s.h.Timeout)
 	defer cancel()
+	pause := time.Millisecond
 	for {
 		_, err := d.GetVolume(ctx, id)
 		if errors.Is(err, proxies.ErrNotFound) {
@@ -112,17 +171,21 @@ func (s *suite) waitVolumeGone(t *testing.T, d proxies.VolumeDriver, id string) 
 		select {
 		case <-ctx.Done():
 			t.Fatalf("volume %s is still there after delete: %v", id, err)
-		case <-time.After(5 * time.Millisecond):
+		case <-time.After(pause):
 		}
+		pause = min(pause*2, 250*time.Millisecond)
 	}
 }
 
 // volumeAttach: attach gives distinct devices, is idempotent, blocks delete.
+// A cloud may attach and detach asynchronously, so the states are waited
+// for (bounded by the harness's timeout).
 func (s *suite) volumeAttach(t *testing.T) {
-	d, _ := proxies.VolumesOf(s.h.New(t))
+	be := s.h.New(t)
+	d, _ := proxies.VolumesOf(be)
 	ctx := t.Context()
 	a, b := s.newVolume(t, d, 1), s.newVolume(t, d, 1)
-	server := newID()
+	server := s.attachTarget(t, be)
 	devA, err := d.AttachVolume(ctx, a.ID, server)
 	if err != nil {
 		t.Fatalf("AttachVolume: %v", err)
@@ -137,9 +200,10 @@ func (s *suite) volumeAttach(t *testing.T) {
 	if again, err := d.AttachVolume(ctx, a.ID, server); err != nil || again != devA {
 		t.Errorf("a repeated AttachVolume = %q, %v; want %q", again, err, devA)
 	}
-	if st, _ := d.GetVolume(ctx, a.ID); st.State != proxies.VolumeInUse || st.AttachedTo != server {
+	if st := s.waitVolume(t, d, a.ID, proxies.VolumeInUse); st.AttachedTo != server {
 		t.Errorf("attached volume = %+v; want in-use on %s", st, server)
 	}
+	s.waitVolume(t, d, b.ID, proxies.VolumeInUse)
 	if err := d.DeleteVolume(ctx, a.ID); !errors.Is(err, proxies.ErrConflict) {
 		t.Errorf("DeleteVolume of an attached volume = %v; want ErrConflict", err)
 	}
@@ -148,7 +212,7 @@ func (s *suite) volumeAttach(t *testing.T) {
 			t.Errorf("DetachVolume(%s) = %v", id, err)
 		}
 	}
-	if st, _ := d.GetVolume(ctx, a.ID); st.State != proxies.VolumeAvailable || st.AttachedTo != "" {
+	if st := s.waitVolume(t, d, a.ID, proxies.VolumeAvailable); st.AttachedTo != "" {
 		t.Errorf("detached volume = %+v; want available", st)
 	}
 }
@@ -163,6 +227,7 @@ func (s *suite) volumeSnapshots(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateSnapshot: %v", err)
 	}
+	t.Cleanup(func() { _ = d.DeleteSnapshot(context.WithoutCancel(ctx), snap.ID) })
 	if st.SizeGB != 2 || st.VolumeID != v.ID {
 		t.Errorf("CreateSnapshot = %+v; want size 2 of %s", st, v.ID)
 	}
@@ -176,6 +241,7 @@ func (s *suite) volumeSnapshots(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateVolume from snapshot: %v", err)
 	}
+	s.cleanupVolume(t, d, from.ID)
 	s.waitVolume(t, d, from.ID, proxies.VolumeAvailable)
 	for _, err := range []error{d.DeleteSnapshot(ctx, snap.ID), d.DeleteSnapshot(ctx, snap.ID)} {
 		if err != nil {

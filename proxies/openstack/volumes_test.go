@@ -28,9 +28,9 @@ func waitVolume(t *testing.T, d proxies.VolumeDriver, id string, want proxies.Vo
 
 // TestVolumes drives the bottom Cinder: create (idempotent), extend,
 // snapshot, a volume from the snapshot, attach to a real bottom server
-// (idempotent, blocks delete), detach, delete. The contract suite's attach
-// group attaches to a server id that was never created, which a real Nova
-// refuses, so this test covers it with a server.
+// (idempotent, blocks delete), detach, delete. TestContract runs the
+// contract's volume groups too; this test adds what they do not check (a
+// same-size extend refused, a volume made from a snapshot attached).
 func TestVolumes(t *testing.T) {
 	b := newBackend(t, "demo", nil)
 	d, ok := proxies.VolumesOf(b)

@@ -55,7 +55,12 @@ func buildBackend(ctx context.Context, reg *registry.Registry, c config.Cloud, l
 		if err := cfg.Validate(); err != nil {
 			return nil, err
 		}
-		return openstack.New(ctx, c.Name, cfg, log)
+		b, err := openstack.New(ctx, c.Name, cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		b.SetProjectMapper(NewRegistryProjectMapper(reg, c.Name, cfg.ProjectMap))
+		return b, nil
 	case "vsphere":
 		var cfg vmware.Config
 		if err := decodeSection(c.VSphere, &cfg); err != nil {

@@ -59,3 +59,35 @@ func (s *RegistryTokenStore) List(ctx context.Context, prefix string) ([]string,
 	sort.Strings(out)
 	return out, nil
 }
+
+// RegistryProjectMapper keeps, in the registry, which bottom project each
+// top project maps to in one OpenStack cloud, so the mapping survives a
+// restart and is shared by every gateway process. Entries of the cloud's
+// explicit project_map win over recorded ones.
+type RegistryProjectMapper struct {
+	rdb      redis.UniversalClient
+	key      string
+	explicit map[string]string
+}
+
+// NewRegistryProjectMapper returns the mapper of cloud in reg.
+func NewRegistryProjectMapper(reg *registry.Registry, cloud string, explicit map[string]string) *RegistryProjectMapper {
+	return &RegistryProjectMapper{rdb: reg.Client(), key: registry.CloudKey(cloud, "projects"), explicit: explicit}
+}
+
+// BottomProject returns the bottom project of top and whether one is known.
+func (m *RegistryProjectMapper) BottomProject(ctx context.Context, top string) (string, bool, error) {
+	if b, ok := m.explicit[top]; ok {
+		return b, true, nil
+	}
+	v, err := m.rdb.HGet(ctx, m.key, top).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", false, nil
+	}
+	return v, err == nil, err
+}
+
+// SetBottomProject records the bottom project of top.
+func (m *RegistryProjectMapper) SetBottomProject(ctx context.Context, top, bottom string) error {
+	return m.rdb.HSet(ctx, m.key, top, bottom).Err()
+}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/canopy-cloud/canopy/proxies/azure"
+	"github.com/canopy-cloud/canopy/proxies/openstack"
 	"github.com/canopy-cloud/canopy/registry"
 )
 
@@ -49,5 +50,45 @@ func TestRegistryTokenStore(t *testing.T) {
 	}
 	if keys, _ := s.List(ctx, "lro/"); !slices.Equal(keys, []string{"lro/b/stop"}) {
 		t.Fatalf("after delete: %v", keys)
+	}
+}
+
+var _ openstack.ProjectMapper = (*RegistryProjectMapper)(nil)
+
+func TestRegistryProjectMapper(t *testing.T) {
+	dev, err := registry.StartDevServer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	reg, err := dev.Open(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	ctx := t.Context()
+	m := NewRegistryProjectMapper(reg, "east", map[string]string{"pinned": "b-pinned"})
+	if b, ok, err := m.BottomProject(ctx, "pinned"); !ok || err != nil || b != "b-pinned" {
+		t.Fatalf("explicit: %q %v %v", b, ok, err)
+	}
+	if _, ok, err := m.BottomProject(ctx, "p1"); ok || err != nil {
+		t.Fatalf("unknown: %v %v", ok, err)
+	}
+	if err := m.SetBottomProject(ctx, "p1", "b1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetBottomProject(ctx, "pinned", "other"); err != nil {
+		t.Fatal(err)
+	}
+	// A second process (a fresh mapper) sees the record; the explicit map still wins.
+	m2 := NewRegistryProjectMapper(reg, "east", map[string]string{"pinned": "b-pinned"})
+	if b, ok, _ := m2.BottomProject(ctx, "p1"); !ok || b != "b1" {
+		t.Fatalf("after restart p1 = %q %v", b, ok)
+	}
+	if b, _, _ := m2.BottomProject(ctx, "pinned"); b != "b-pinned" {
+		t.Fatalf("explicit lost to a record: %q", b)
+	}
+	if _, ok, _ := NewRegistryProjectMapper(reg, "west", nil).BottomProject(ctx, "p1"); ok {
+		t.Fatal("another cloud sees east's mapping")
 	}
 }

@@ -64,7 +64,11 @@ func startDevSims(ctx context.Context, reg *registry.Registry, list string, log 
 			}
 			stops = append(stops, s)
 			cfg.AvailabilityZone = name // its own zone, apart from the local pool's "nova"
-			b, err = openstack.New(ctx, name, cfg, log.With("cloud", name))
+			var ob *openstack.Backend
+			if ob, err = openstack.New(ctx, name, cfg, log.With("cloud", name)); err == nil {
+				ob.SetProjectMapper(backends.NewRegistryProjectMapper(reg, name, cfg.ProjectMap))
+				b = ob
+			}
 		case "vsphere":
 			cfg, s, e := vmware.DevSim(ctx, images...)
 			if e != nil {

@@ -76,7 +76,10 @@ func (ComputeFilter) pass(h *HostState, _ *Request) bool { return h.Up && h.Enab
 
 // CapacityFilter keeps hosts with room for the flavor's vCPUs, RAM and disk
 // under the allocation ratios (Nova's placement inventory check: used +
-// requested <= total × ratio). The claim script applies the same rule.
+// requested <= total × ratio). A host's aggregates may set their own ratios
+// (cpu/ram/disk_allocation_ratio metadata, Nova's AggregateCoreFilter and
+// friends); these ratios are the defaults. The claim script applies the
+// same rule.
 type CapacityFilter struct {
 	CPURatio, RAMRatio, DiskRatio float64
 }
@@ -88,9 +91,10 @@ func (CapacityFilter) Name() string { return "CapacityFilter" }
 func (f CapacityFilter) Pass(h HostState, req Request) bool { return f.pass(&h, &req) }
 
 func (f CapacityFilter) pass(h *HostState, req *Request) bool {
-	return fits(h.UsedVCPUs, req.Flavor.VCPUs, h.VCPUs, f.CPURatio) &&
-		fits(h.UsedRAMMB, req.Flavor.RAMMB, h.RAMMB, f.RAMRatio) &&
-		fits(h.UsedDiskGB, req.Flavor.DiskGB, h.DiskGB, f.DiskRatio)
+	cpu, ram, disk := hostRatios(h, f.CPURatio, f.RAMRatio, f.DiskRatio)
+	return fits(h.UsedVCPUs, req.Flavor.VCPUs, h.VCPUs, cpu) &&
+		fits(h.UsedRAMMB, req.Flavor.RAMMB, h.RAMMB, ram) &&
+		fits(h.UsedDiskGB, req.Flavor.DiskGB, h.DiskGB, disk)
 }
 
 func fits(used, want, total int, ratio float64) bool {
@@ -127,11 +131,12 @@ func (RAMWeigher) weigh(h *HostState, _ *Request) float64 { return float64(h.RAM
 // Multiplier scales the normalised weight.
 func (w RAMWeigher) Multiplier() float64 { return w.Mult }
 
-// DefaultFilters are the seam's filters with the given allocation ratios
-// (0 = Nova's default), cheapest first.
+// DefaultFilters are the scheduler's filters with the given allocation
+// ratios (0 = Nova's default), cheapest first.
 func DefaultFilters(cpu, ram, disk float64) []Filter {
 	return []Filter{
 		ForcedHostFilter{}, AvailabilityZoneFilter{}, ComputeFilter{},
+		AggregateMultiTenancyIsolation{}, AggregateInstanceExtraSpecsFilter{},
 		CapacityFilter{CPURatio: orDefault(cpu, DefaultCPUAllocationRatio), RAMRatio: orDefault(ram, DefaultRAMAllocationRatio),
 			DiskRatio: orDefault(disk, DefaultDiskAllocationRatio)},
 	}

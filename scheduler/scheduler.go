@@ -35,6 +35,18 @@ type HostState struct {
 	UsedDiskGB       int               `json:"used_disk_gb"`
 	Labels           map[string]string `json:"labels,omitempty"`
 	Generation       int64             `json:"generation"`
+	// DisabledReason is the operator's reason when the host or its cloud
+	// was disabled for placement ("" when none was given).
+	DisabledReason string `json:"disabled_reason,omitempty"`
+	// ForcedDown is set by an operator (Nova's forced_down): the host counts
+	// as down whatever its cloud reports.
+	ForcedDown bool `json:"forced_down,omitempty"`
+	// SyncedAt is when the host's inventory was last reported (Unix
+	// seconds; 0 when never recorded).
+	SyncedAt int64 `json:"synced_at,omitempty"`
+	// Aggregates is what the host's aggregates say, resolved once per
+	// snapshot and shared by the hosts in the same aggregates (nil: in none).
+	Aggregates *AggregateView `json:"aggregates,omitempty"`
 }
 
 // Request is what one server asks of the scheduler.

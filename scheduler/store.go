@@ -21,7 +21,7 @@ import (
 //
 //	{c:<cloud>}:hosts              set of host names
 //	{c:<cloud>}:host:<name>        hash: inventory (vcpus ram disk up en az ht lb),
-//	                               usage (uv ur ud) and generation g
+//	                               usage (uv ur ud), generation g, last sync ts
 //	{c:<cloud>}:claim:<server>     hash: host az vcpus ram disk project
 //	{g}:sched:clouds               set of clouds with hosts
 //	{g}:sched:claims               hash server id → cloud of its claim
@@ -36,7 +36,7 @@ func (k keys) claim(cloud, server string) string {
 }
 
 // hostFields are read, in this order, into a HostState.
-var hostFields = []string{"vcpus", "ram", "disk", "uv", "ur", "ud", "up", "en", "az", "ht", "lb", "g"}
+var hostFields = []string{"vcpus", "ram", "disk", "uv", "ur", "ud", "up", "en", "az", "ht", "lb", "g", "ts"}
 
 // SyncHosts writes cloud's host inventory (as a backend's Inventory reports
 // it) into the registry, leaving usage untouched, so the hosts become
@@ -52,6 +52,7 @@ func (s *Scheduler) SyncHosts(ctx context.Context, cloud string, hosts []proxies
 		return err
 	}
 	reported := make(map[string]bool, len(hosts))
+	now := time.Now().Unix()
 	pipe := rdb.Pipeline()
 	pipe.SAdd(ctx, s.keys.clouds(), cloud)
 	for _, h := range hosts {
@@ -65,7 +66,7 @@ func (s *Scheduler) SyncHosts(ctx context.Context, cloud string, hosts []proxies
 		}
 		key := s.keys.host(cloud, h.Name)
 		pipe.HSet(ctx, key, "vcpus", h.VCPUs, "ram", h.RAMMB, "disk", h.DiskGB, "up", bit(h.Up), "en", bit(h.Enabled),
-			"az", h.AvailabilityZone, "ht", h.HypervisorType, "lb", labels)
+			"az", h.AvailabilityZone, "ht", h.HypervisorType, "lb", labels, "ts", now)
 		for _, f := range []string{"uv", "ur", "ud"} {
 			pipe.HSetNX(ctx, key, f, 0)
 		}
@@ -93,7 +94,9 @@ func bit(b bool) int {
 // Snapshot reads every host of every cloud from the registry, ordered by
 // cloud then host name. Which hosts exist is cached for membershipTTL (it
 // changes only when inventories are synced); their state and usage are read
-// fresh every time.
+// fresh every time, with the operators' disables and the aggregates (each
+// host gets its aggregates' view here, once per snapshot, so that no filter
+// resolves aggregates per decision).
 func (s *Scheduler) Snapshot(ctx context.Context) (Snapshot, error) {
 	rdb := s.reg.Client()
 	refs, err := s.members(ctx)
@@ -109,10 +112,13 @@ func (s *Scheduler) Snapshot(ctx context.Context) (Snapshot, error) {
 		cmds[i] = pipe.HMGet(ctx, s.keys.host(r.cloud, r.host), hostFields...)
 	}
 	disabledCmd := pipe.HGetAll(ctx, s.keys.disabled())
+	hostOffCmd := pipe.HGetAll(ctx, s.keys.hostDisabled())
+	hostDownCmd := pipe.HGetAll(ctx, s.keys.hostDown())
+	aggCmd := pipe.HGetAll(ctx, s.keys.aggregates())
 	if _, err := pipe.Exec(ctx); err != nil {
 		return Snapshot{}, err
 	}
-	disabled := disabledCmd.Val()
+	disabled, hostOff, hostDown := disabledCmd.Val(), hostOffCmd.Val(), hostDownCmd.Val()
 	snap := Snapshot{Hosts: make([]HostState, 0, len(refs))}
 	for i, r := range refs {
 		v := cmds[i].Val()
@@ -125,9 +131,16 @@ func (s *Scheduler) Snapshot(ctx context.Context) (Snapshot, error) {
 			UsedVCPUs: atoi(v[3]), UsedRAMMB: atoi(v[4]), UsedDiskGB: atoi(v[5]),
 			Up: atoi(v[6]) == 1, Enabled: atoi(v[7]) == 1,
 			AvailabilityZone: str(v[8]), HypervisorType: str(v[9]), Generation: int64(atoi(v[11])),
+			SyncedAt: atoi64(v[12]),
 		}
-		if _, off := disabled[r.cloud]; off {
-			h.Enabled = false
+		if reason, off := hostOff[HostKey(r.cloud, r.host)]; off {
+			h.Enabled, h.DisabledReason = false, reason
+		}
+		if reason, off := disabled[r.cloud]; off {
+			h.Enabled, h.DisabledReason = false, reason
+		}
+		if _, down := hostDown[HostKey(r.cloud, r.host)]; down {
+			h.Up, h.ForcedDown = false, true
 		}
 		if lb := str(v[10]); lb != "" && lb != "null" {
 			_ = json.Unmarshal([]byte(lb), &h.Labels) // labels are advisory; a bad one never blocks placement
@@ -141,6 +154,7 @@ func (s *Scheduler) Snapshot(ctx context.Context) (Snapshot, error) {
 		}
 		return cmp.Compare(a.Host, b.Host)
 	})
+	resolveAggregates(snap.Hosts, decodeAggregates(aggCmd.Val()))
 	return snap, nil
 }
 
@@ -253,12 +267,14 @@ const (
 	claimGone   claimOutcome = "gone"
 )
 
-// claim charges req's flavor to candidate c atomically.
+// claim charges req's flavor to candidate c atomically, under the
+// allocation ratios of c's aggregates where they set their own.
 func (s *Scheduler) claim(ctx context.Context, c Candidate, req Request) (claimOutcome, Placement, error) {
 	f := req.Flavor
+	cpuR, ramR, diskR := hostRatios(c.HostState, s.cpuR, s.ramR, s.diskR)
 	res, err := claimScript.Run(ctx, s.reg.Client(),
 		[]string{s.keys.host(c.Cloud, c.Host), s.keys.claim(c.Cloud, req.ServerID)},
-		f.VCPUs, f.RAMMB, f.DiskGB, s.cpuR, s.ramR, s.diskR, c.Host, req.ProjectID).StringSlice()
+		f.VCPUs, f.RAMMB, f.DiskGB, cpuR, ramR, diskR, c.Host, req.ProjectID).StringSlice()
 	if err != nil {
 		return "", Placement{}, err
 	}

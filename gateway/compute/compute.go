@@ -238,4 +238,7 @@ func (s *Service) Register(rt *gateway.Router) {
 	r.Handle("POST "+p+"/os-server-groups", mv(s.createServerGroup))
 	r.Handle("GET "+p+"/os-server-groups/{id}", mv(s.showServerGroup))
 	r.Handle("DELETE "+p+"/os-server-groups/{id}", mv(s.deleteServerGroup))
+
+	// os-hypervisors, os-services, os-aggregates (hypervisors.go).
+	s.registerLayout(r)
 }

@@ -63,6 +63,10 @@ func (b *Broker) build(ctx context.Context, s *registry.Server, spec proxies.Ser
 	}
 	wctx := context.WithoutCancel(ctx)
 	if err == nil && st.State == proxies.StateActive {
+		// Floating IPs associated before the server existed reach the cloud
+		// before the server shows ACTIVE, so a client that sees ACTIVE
+		// finds its address reachable (a failed push is left pending).
+		b.pushServerFloatingIPs(wctx, s.Routing.Cloud, s.ProjectID, spec.NICs)
 		now := b.opts.Now()
 		_, uerr := b.servers.Update(wctx, s.ProjectID, s.ID, func(cur *registry.Server) error {
 			if cur.TaskState == "deleting" {
@@ -80,7 +84,6 @@ func (b *Broker) build(ctx context.Context, s *registry.Server, spec proxies.Ser
 		})
 		if uerr == nil {
 			b.finishAction(wctx, ref, false)
-			b.pushServerFloatingIPs(wctx, s.Routing.Cloud, s.ProjectID, spec.NICs)
 		}
 		return // deleting or gone: the delete path removes the backend server
 	}

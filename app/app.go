@@ -163,6 +163,7 @@ func New(ctx context.Context, reg *registry.Registry, opts Options, log *slog.Lo
 
 	a.Gateway = gateway.New(log, a.Identity)
 	a.Admin = admin.New(reg, a.Scheduler, a)
+	a.Admin.SetPushes(a.Broker)
 	a.Gateway.Mount(a.Identity, a.Compute, a.Image, a.Network, a.Volumes, a.Admin,
 		gateway.ServiceFunc(func(rt *gateway.Router) { a.Compute.RegisterImageProxy(rt, a.Image) }))
 

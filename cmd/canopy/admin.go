@@ -28,6 +28,9 @@ Commands:
   cloud show NAME                    one cloud with its hosts
   cloud disable NAME [--reason R]    take a cloud out of new placements (what runs there stays)
   cloud enable NAME                  put it back
+  cloud redo NAME                    push again, now, every change the cloud is waiting for
+  job list [--cloud C] [--type build|push]
+                                     the work in flight: server builds and tasks, pending pushes
   routing list [--project P] [--cloud C] [--type server|volume|snapshot] [--state S] [--limit N]
                                      where each resource lives
   routing show ID                    where one resource lives
@@ -62,8 +65,8 @@ func runAdmin(ctx context.Context, args []string) error {
 	sub := flag.NewFlagSet("canopy admin "+cmd, flag.ContinueOnError)
 	reason := sub.String("reason", "", "why the cloud is disabled (cloud disable)")
 	project := sub.String("project", "", "filter by project id (routing list)")
-	cloud := sub.String("cloud", "", "filter by cloud (routing list)")
-	typ := sub.String("type", "", "filter by resource type: server, volume or snapshot (routing list)")
+	cloud := sub.String("cloud", "", "filter by cloud (routing list, job list)")
+	typ := sub.String("type", "", "filter by type: server, volume or snapshot (routing list); build or push (job list)")
 	state := sub.String("state", "", "filter by routing state (routing list)")
 	limit := sub.Int("limit", 0, "at most this many (routing list)")
 	flavor := sub.String("flavor", "", "flavor id (explain)")
@@ -108,6 +111,25 @@ func runAdmin(ctx context.Context, args []string) error {
 				body["disabled_reason"] = *reason
 			}
 			out, err = adminDo(ctx, client, http.MethodPatch, "clouds/"+url.PathEscape(pos[0]), map[string]any{"cloud": body})
+		}
+	case "cloud redo":
+		if err = need(1); err == nil {
+			out, err = adminDo(ctx, client, http.MethodPost, "clouds/"+url.PathEscape(pos[0])+"/redo", nil)
+		}
+	case "job list":
+		if err = need(0); err == nil {
+			q := url.Values{}
+			if *cloud != "" {
+				q.Set("cloud", *cloud)
+			}
+			if *typ != "" {
+				q.Set("type", *typ)
+			}
+			path := "jobs"
+			if len(q) > 0 {
+				path += "?" + q.Encode()
+			}
+			out, err = adminDo(ctx, client, http.MethodGet, path, nil)
 		}
 	case "routing list":
 		if err = need(0); err == nil {
@@ -259,6 +281,18 @@ func printAdmin(w io.Writer, format string, v any) error {
 		for _, h := range hosts {
 			h := h.(map[string]any)
 			fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\t%v\n", orDash(h["rank"]), h["cloud"], h["host"], h["availability_zone"], h["weight"], orDash(h["rejected_by"]))
+		}
+	case m["jobs"] != nil:
+		fmt.Fprintln(tw, "TYPE\tCLOUD\tRESOURCE\tID\tPROJECT\tSTATE\tTASK")
+		for _, j := range m["jobs"].([]any) {
+			j := j.(map[string]any)
+			fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\t%v\t%v\n", j["type"], orDash(j["cloud"]), j["resource_type"], j["resource_id"], j["project_id"], j["state"], orDash(j["task_state"]))
+		}
+	case m["redo"] != nil:
+		r := m["redo"].(map[string]any)
+		fmt.Fprintf(tw, "cloud %v: %v pushed, %v still pending\n", r["cloud"], r["pushed"], r["still_pending"])
+		if e, ok := r["error"]; ok {
+			fmt.Fprintf(tw, "%v\n", e)
 		}
 	case m["routing"] != nil:
 		fmt.Fprintln(tw, "TYPE\tID\tNAME\tPROJECT\tCLOUD\tHOST\tBOTTOM ID\tSTATE")

@@ -9,6 +9,9 @@
 //	GET   /admin/v1/routings              where each server, volume and snapshot lives;
 //	                                      filters: project_id, cloud, resource_type, state; limit, marker
 //	GET   /admin/v1/routings/{id}         one resource's routing
+//	GET   /admin/v1/jobs                  the asynchronous work in flight: server builds and tasks,
+//	                                      and changes waiting to be pushed to a cloud (cloud, type filters)
+//	POST  /admin/v1/clouds/{name}/redo    push again, now, every change the cloud waits for
 //	POST  /admin/v1/scheduler/explain     where a flavor (or an existing server) would be placed:
 //	                                      every host, with the filter that dropped it or its weights
 //
@@ -73,6 +76,7 @@ type Service struct {
 	volumes   *registry.Collection[blockstorage.Volume]
 	snapshots *registry.Collection[blockstorage.Snapshot]
 	flavors   *registry.Collection[registry.Flavor]
+	pushes    Pushes
 }
 
 // New returns the admin API over the registry, the scheduler and the app's
@@ -98,11 +102,14 @@ func (s *Service) Register(rt *gateway.Router) {
 	r.Handle("GET /admin/v1/clouds", s.admin(s.listClouds))
 	r.Handle("POST /admin/v1/clouds", s.admin(notBuilt))
 	r.Handle("GET /admin/v1/clouds/{name}", s.admin(s.showCloud))
+	r.Handle("GET /admin/v1/clouds/{name}/drift", s.admin(s.showDrift))
 	r.Handle("PATCH /admin/v1/clouds/{name}", s.admin(s.updateCloud))
 	r.Handle("DELETE /admin/v1/clouds/{name}", s.admin(notBuilt))
 	r.Handle("GET /admin/v1/routings", s.admin(s.listRoutings))
 	r.Handle("GET /admin/v1/routings/{id}", s.admin(s.showRouting))
 	r.Handle("POST /admin/v1/scheduler/explain", s.admin(s.explain))
+	r.Handle("GET /admin/v1/jobs", s.admin(s.listJobs))
+	r.Handle("POST /admin/v1/clouds/{name}/redo", s.admin(s.redoJobs))
 }
 
 func (s *Service) admin(h gateway.HandlerFunc) gateway.HandlerFunc {

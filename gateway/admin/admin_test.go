@@ -238,3 +238,69 @@ func TestExplain(t *testing.T) {
 	call(t, srv, "admin", "POST", "/admin/v1/scheduler/explain", `{"explain": {"server_id": "nope"}}`, 404)
 	call(t, srv, "member", "POST", "/admin/v1/scheduler/explain", `{"explain": {"flavor_id": "small"}}`, 403)
 }
+
+type fakePushes struct{ pending map[string][]string }
+
+func (f *fakePushes) Pending(_ context.Context, cloud string) ([]string, error) {
+	return f.pending[cloud], nil
+}
+
+func (f *fakePushes) RepushPending(_ context.Context, cloud string) (int, error) {
+	n := len(f.pending[cloud])
+	delete(f.pending, cloud)
+	return n, nil
+}
+
+func TestJobs(t *testing.T) {
+	dev, err := registry.StartDevServer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dev.Close)
+	reg, err := dev.Open(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	ctx := t.Context()
+	servers := registry.NewCollection[registry.Server](reg, registry.KindServer, nil)
+	for i, s := range []registry.Server{
+		{ID: "b1", ProjectID: "p1", Status: "BUILD", TaskState: "spawning", Routing: registry.Routing{Cloud: "east"}},
+		{ID: "a1", ProjectID: "p1", Status: "ACTIVE", Routing: registry.Routing{Cloud: "east"}},
+		{ID: "r1", ProjectID: "p2", Status: "ACTIVE", TaskState: "resize_migrating", Routing: registry.Routing{Cloud: "local"}},
+	} {
+		if err := servers.Create(ctx, s.ProjectID, s.ID, time.Unix(int64(10+i), 0), &s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pushes := &fakePushes{pending: map[string][]string{"east": {"secgroup|p1|sg-1", "floatingip|p1|fip-1"}}}
+	svc := admin.New(reg, scheduler.New(reg, scheduler.Options{}), clouds{{Name: "east"}, {Name: "local"}})
+	svc.SetPushes(pushes)
+	g := gateway.New(slog.New(slog.DiscardHandler), auth{})
+	g.Mount(svc)
+	srv := httptest.NewServer(g.Handler())
+	t.Cleanup(srv.Close)
+
+	v := call(t, srv, "admin", "GET", "/admin/v1/jobs", "", 200)
+	jobs := v["jobs"].([]any)
+	if len(jobs) != 4 {
+		t.Fatalf("jobs = %v; want 2 builds (b1, r1) and 2 pushes", jobs)
+	}
+	v = call(t, srv, "admin", "GET", "/admin/v1/jobs?type=push&cloud=east", "", 200)
+	jobs = v["jobs"].([]any)
+	if len(jobs) != 2 || jobs[0].(map[string]any)["resource_type"] != "secgroup" || jobs[0].(map[string]any)["resource_id"] != "sg-1" {
+		t.Fatalf("east pushes = %v", jobs)
+	}
+	v = call(t, srv, "admin", "GET", "/admin/v1/jobs?type=build&cloud=local", "", 200)
+	if jobs := v["jobs"].([]any); len(jobs) != 1 || jobs[0].(map[string]any)["task_state"] != "resize_migrating" {
+		t.Fatalf("local builds = %v", jobs)
+	}
+	v = call(t, srv, "admin", "POST", "/admin/v1/clouds/east/redo", "", 200)
+	if r := v["redo"].(map[string]any); r["pushed"] != 2.0 || r["still_pending"] != 0.0 {
+		t.Fatalf("redo = %v", r)
+	}
+	call(t, srv, "admin", "POST", "/admin/v1/clouds/mars/redo", "", 404)
+	call(t, srv, "admin", "GET", "/admin/v1/jobs?type=nope", "", 400)
+	call(t, srv, "admin", "GET", "/admin/v1/jobs?colour=red", "", 400)
+	call(t, srv, "member", "GET", "/admin/v1/jobs", "", 403)
+}

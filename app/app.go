@@ -188,6 +188,7 @@ func (a *App) Start(ctx context.Context) error {
 	a.goRun(ctx, "inventory", a.inventoryLoop)
 	a.goRun(ctx, "identity", a.Identity.Run)
 	a.goRun(ctx, "image", a.Image.Run)
+	a.startWatches(ctx) // clouds that push changes (vSphere), fed into the broker
 	a.goRun(ctx, "broker", func(ctx context.Context) error { a.Broker.Run(ctx); return nil })
 	return nil
 }

@@ -33,10 +33,8 @@ func (b *Broker) takeFinish(ctx context.Context, project, serverID string) bool 
 }
 
 // syncMissing corrects the records of cloud whose servers the backend no
-// longer reports (listed holds the ids it does, as of listedAt): a server
-// being deleted is finished (claims, ports, quota, record); any other
-// settled server goes ERROR with a fault saying it is gone. Records that
-// changed since the list was taken, builds and other tasks are left alone.
+// longer reports (listed holds the ids it does, as of listedAt), one by one
+// through fixMissing.
 func (b *Broker) syncMissing(ctx context.Context, cloud string, listed map[string]bool, listedAt time.Time) (int, error) {
 	all, err := b.servers.List(ctx, "*", registry.Page{})
 	if err != nil {
@@ -44,37 +42,63 @@ func (b *Broker) syncMissing(ctx context.Context, cloud string, listed map[strin
 	}
 	fixed := 0
 	for _, s := range all {
-		if s.Routing.Cloud != cloud || listed[s.ID] || !s.Updated.Before(listedAt) {
+		if s.Routing.Cloud != cloud || listed[s.ID] {
 			continue
 		}
-		switch {
-		case s.TaskState == "deleting":
-			if listedAt.Sub(s.Updated) < deleteGrace || !b.takeFinish(ctx, s.ProjectID, s.ID) {
-				continue
-			}
-			wctx := context.WithoutCancel(ctx)
-			b.rollback(wctx, s, true)
-			b.reg.Client().Del(wctx, actionsKey(s.ProjectID, s.ID), migrationKey(s.ProjectID, s.ID), lockedByKey(s.ProjectID, s.ID))
+		ok, err := b.fixMissing(ctx, cloud, s, listedAt)
+		if ok {
 			fixed++
-		case s.TaskState == "" && s.VMState != "building" && s.VMState != "error":
-			now := b.opts.Now()
-			_, err := b.servers.Update(ctx, s.ProjectID, s.ID, func(cur *registry.Server) error {
-				if cur.TaskState != "" || cur.VMState == "building" || cur.VMState == "error" || !cur.Updated.Before(listedAt) {
-					return errDeleting // changed since the list: leave it to the next pass
-				}
-				setState(cur, "error", "", now)
-				cur.PowerState = int(proxies.PowerNoState)
-				cur.Routing.State = registry.RoutingError
-				cur.Fault = &registry.Fault{Code: 500, Created: now,
-					Message: "The server is missing from its cloud " + cloud + "; it was deleted or lost outside Canopy."}
-				return nil
-			})
-			if err == nil {
-				fixed++
-			} else if !errors.Is(err, errDeleting) && !errors.Is(err, registry.ErrNotFound) {
-				return fixed, err
-			}
+		}
+		if err != nil {
+			return fixed, err
 		}
 	}
 	return fixed, nil
+}
+
+// fixMissing corrects the record s of a server cloud no longer has (as of
+// goneAt: a list that lacked it, or a watch that saw it deleted) and
+// reports whether it did: a server being deleted is finished (claims,
+// ports, quota, record) once deleteGrace has passed; any other settled
+// server goes ERROR with a fault saying it is gone, and the drift is
+// recorded. Records that changed since goneAt, builds and other tasks are
+// left alone.
+func (b *Broker) fixMissing(ctx context.Context, cloud string, s *registry.Server, goneAt time.Time) (bool, error) {
+	if s.Routing.Cloud != cloud || !s.Updated.Before(goneAt) {
+		return false, nil
+	}
+	switch {
+	case s.TaskState == "deleting":
+		if goneAt.Sub(s.Updated) < deleteGrace || !b.takeFinish(ctx, s.ProjectID, s.ID) {
+			return false, nil
+		}
+		wctx := context.WithoutCancel(ctx)
+		b.rollback(wctx, s, true)
+		b.reg.Client().Del(wctx, actionsKey(s.ProjectID, s.ID), migrationKey(s.ProjectID, s.ID), lockedByKey(s.ProjectID, s.ID))
+		return true, nil
+	case s.TaskState == "" && s.VMState != "building" && s.VMState != "error":
+		now := b.opts.Now()
+		var from string
+		_, err := b.servers.Update(ctx, s.ProjectID, s.ID, func(cur *registry.Server) error {
+			if cur.TaskState != "" || cur.VMState == "building" || cur.VMState == "error" || !cur.Updated.Before(goneAt) {
+				return errDeleting // changed since the list: leave it to the next pass
+			}
+			from = cur.Status
+			setState(cur, "error", "", now)
+			cur.PowerState = int(proxies.PowerNoState)
+			cur.Routing.State = registry.RoutingError
+			cur.Fault = &registry.Fault{Code: 500, Created: now,
+				Message: "The server is missing from its cloud " + cloud + "; it was deleted or lost outside Canopy."}
+			return nil
+		})
+		if err == nil {
+			b.recordDrift(ctx, cloud, DriftEvent{ServerID: s.ID, ProjectID: s.ProjectID, Kind: DriftMissing,
+				From: from, To: "ERROR", At: now})
+			return true, nil
+		}
+		if !errors.Is(err, errDeleting) && !errors.Is(err, registry.ErrNotFound) {
+			return false, err
+		}
+	}
+	return false, nil
 }

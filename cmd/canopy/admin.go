@@ -28,6 +28,7 @@ Commands:
   cloud show NAME                    one cloud with its hosts
   cloud disable NAME [--reason R]    take a cloud out of new placements (what runs there stays)
   cloud enable NAME                  put it back
+  cloud drift NAME                   what the sync loop found there: corrections, missing servers, orphans
   cloud redo NAME                    push again, now, every change the cloud is waiting for
   job list [--cloud C] [--type build|push]
                                      the work in flight: server builds and tasks, pending pushes
@@ -111,6 +112,10 @@ func runAdmin(ctx context.Context, args []string) error {
 				body["disabled_reason"] = *reason
 			}
 			out, err = adminDo(ctx, client, http.MethodPatch, "clouds/"+url.PathEscape(pos[0]), map[string]any{"cloud": body})
+		}
+	case "cloud drift":
+		if err = need(1); err == nil {
+			out, err = adminDo(ctx, client, http.MethodGet, "clouds/"+url.PathEscape(pos[0])+"/drift", nil)
 		}
 	case "cloud redo":
 		if err = need(1); err == nil {

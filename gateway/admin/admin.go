@@ -9,6 +9,8 @@
 //	GET   /admin/v1/routings              where each server, volume and snapshot lives;
 //	                                      filters: project_id, cloud, resource_type, state; limit, marker
 //	GET   /admin/v1/routings/{id}         one resource's routing
+//	GET   /admin/v1/clouds/{name}/drift   what the sync loop found: state corrections, missing servers,
+//	                                      orphans (bottom servers with a Canopy id the registry lacks)
 //	GET   /admin/v1/jobs                  the asynchronous work in flight: server builds and tasks,
 //	                                      and changes waiting to be pushed to a cloud (cloud, type filters)
 //	POST  /admin/v1/clouds/{name}/redo    push again, now, every change the cloud waits for

@@ -158,7 +158,7 @@ func New(ctx context.Context, reg *registry.Registry, opts Options, log *slog.Lo
 	a.Network.SetRealiser(a.Broker)
 	a.Broker.SetImageStore(store)
 	a.Compute = compute.New(reg, a.Broker, compute.Options{Zones: a.zones})
-	a.Volumes = blockstorage.New(reg, a.Image, backends, blockstorage.Options{Zones: volumeZones(opts)})
+	a.Volumes = blockstorage.New(reg, a.Image, backends, blockstorage.Options{Zones: volumeZones(ctx, opts, log)})
 	a.Broker.SetVolumes(a.Volumes)
 
 	a.Gateway = gateway.New(log, a.Identity)

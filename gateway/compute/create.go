@@ -455,7 +455,7 @@ func (s *Service) resolveCreate(ctx context.Context, c broker.Caller, pc *create
 			found = found || (z.Name == az && z.Available)
 		}
 		if !found {
-			return wire.BadRequest("The requested availability zone is not available")
+			return wire.BadRequest("The requested availability zone is not available: %s", az)
 		}
 	}
 	if pc.req.ForceHost != "" && !c.IsAdmin {

@@ -3,10 +3,12 @@ package broker
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/canopy-cloud/canopy/proxies"
 	"github.com/canopy-cloud/canopy/registry"
+	"github.com/canopy-cloud/canopy/scheduler"
 )
 
 // buildHandle lets a delete stop a build and wait until it has let go.
@@ -15,8 +17,9 @@ type buildHandle struct {
 	done   chan struct{}
 }
 
-// startBuild runs the backend create of s in a goroutine the broker owns.
-func (b *Broker) startBuild(s *registry.Server, spec proxies.ServerSpec, ref actionRef) {
+// startBuild runs the backend create of s in a goroutine the broker owns;
+// pr is how s was placed, to place it again if its cloud refuses it.
+func (b *Broker) startBuild(s *registry.Server, spec proxies.ServerSpec, pr placeRequest, ref actionRef) {
 	h := &buildHandle{done: make(chan struct{})}
 	b.mu.Lock()
 	if b.closed {
@@ -37,7 +40,7 @@ func (b *Broker) startBuild(s *registry.Server, spec proxies.ServerSpec, ref act
 			b.mu.Unlock()
 			close(h.done)
 		}()
-		b.build(bctx, s, spec, ref)
+		b.build(bctx, s, spec, pr, ref)
 	}()
 }
 
@@ -56,12 +59,40 @@ func (b *Broker) stopBuild(ctx context.Context, id string) {
 	}
 }
 
-func (b *Broker) build(ctx context.Context, s *registry.Server, spec proxies.ServerSpec, ref actionRef) {
+// build creates s at its backend and records the outcome. A backend that
+// refuses the server (out of capacity or quota) sends it to the next
+// candidate, up to maxCandidates in all, without the client seeing a
+// failure; when every candidate refused, or none is left, the server goes
+// ERROR with Nova's "No valid host was found" and the refusals in the
+// fault's details.
+func (b *Broker) build(ctx context.Context, s *registry.Server, spec proxies.ServerSpec, pr placeRequest, ref actionRef) {
 	st, err := b.runCreate(ctx, s, spec)
+	var refusals []string
+	for refused(err) && ctx.Err() == nil {
+		refusals = append(refusals, refusal(s, err))
+		if len(refusals) >= maxCandidates {
+			err = scheduler.ErrNoValidHost
+			break
+		}
+		b.log.Info("cloud refused server, placing again", "server", s.ID, "cloud", s.Routing.Cloud, "host", s.Routing.Host,
+			"err", proxies.SafeMessage(err))
+		s, spec, err = b.replace(ctx, s, spec, &pr, err)
+		if errors.Is(err, errStopped) {
+			return // deleted meanwhile: the delete takes it from here
+		}
+		if err == nil {
+			st, err = b.runCreate(ctx, s, spec)
+		}
+	}
 	if b.ctx.Err() != nil {
 		return // shutting down: the sync loop adopts the outcome after restart
 	}
 	wctx := context.WithoutCancel(ctx)
+	if len(refusals) > 0 && errors.Is(err, scheduler.ErrNoValidHost) {
+		b.failBuild(wctx, s, noValidHost, strings.Join(refusals, "\n"))
+		b.finishAction(wctx, ref, true)
+		return
+	}
 	if err == nil && st.State == proxies.StateActive {
 		// Floating IPs associated before the server existed reach the cloud
 		// before the server shows ACTIVE, so a client that sees ACTIVE
@@ -99,7 +130,7 @@ func (b *Broker) build(ctx context.Context, s *registry.Server, spec proxies.Ser
 	default:
 		msg += "the backend reported state " + string(st.State)
 	}
-	b.failBuild(wctx, s, msg)
+	b.failBuild(wctx, s, msg, "")
 	b.finishAction(wctx, ref, true)
 }
 
@@ -142,9 +173,10 @@ func (b *Broker) await(ctx context.Context, be proxies.Backend, id string, st pr
 	return st, nil
 }
 
-// failBuild puts a server that could not be built in ERROR with a fault,
-// after removing whatever the backend made and releasing claim and ports.
-func (b *Broker) failBuild(ctx context.Context, s *registry.Server, msg string) {
+// failBuild puts a server that could not be built in ERROR with a fault
+// (msg, and details when not empty), after removing whatever the backend
+// made and releasing claim and ports.
+func (b *Broker) failBuild(ctx context.Context, s *registry.Server, msg, details string) {
 	if be, err := b.backend(s.Routing.Cloud, "DeleteServer"); err == nil {
 		if derr := be.Servers().DeleteServer(ctx, s.ID); derr != nil && !errors.Is(derr, proxies.ErrNotFound) {
 			b.log.Error("clean up failed build", "server", s.ID, "err", derr)
@@ -160,7 +192,7 @@ func (b *Broker) failBuild(ctx context.Context, s *registry.Server, msg string) 
 		cur.PowerState = int(proxies.PowerNoState)
 		cur.Addresses = nil
 		cur.Routing.State = registry.RoutingError
-		cur.Fault = &registry.Fault{Code: 500, Message: msg, Created: now}
+		cur.Fault = &registry.Fault{Code: 500, Message: msg, Details: details, Created: now}
 		return nil
 	})
 	if err != nil && !errors.Is(err, errDeleting) && !errors.Is(err, registry.ErrNotFound) {

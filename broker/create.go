@@ -51,6 +51,20 @@ type CreateRequest struct {
 	// BootVolume, when set, is the volume the server boots from (ImageID
 	// is then empty).
 	BootVolume *BootVolume
+	// SchedulerHints are the create's os:scheduler_hints besides "group"
+	// (which is ServerGroupID).
+	SchedulerHints SchedulerHints
+}
+
+// SchedulerHints are the scheduler hints a create may give: Nova's
+// same_host and different_host (server ids) and Canopy's cloud.
+type SchedulerHints struct {
+	// SameHost: place on the host of one of these servers.
+	SameHost []string
+	// DifferentHost: place on a host running none of these servers.
+	DifferentHost []string
+	// Cloud: place on this cloud only (an unknown cloud is refused, 400).
+	Cloud string
 }
 
 // CreateServers boots between MinCount and MaxCount servers. It returns once
@@ -83,6 +97,10 @@ func (b *Broker) CreateServers(ctx context.Context, req CreateRequest) ([]*regis
 	if err != nil {
 		return nil, err
 	}
+	preq, err := b.placeRequest(ctx, req, flavor)
+	if err != nil {
+		return nil, err
+	}
 
 	// Retries: servers that already exist under the requested ids are
 	// returned as they are and take no new quota.
@@ -109,12 +127,14 @@ func (b *Broker) CreateServers(ctx context.Context, req CreateRequest) ([]*regis
 	}
 	made := make([]*registry.Server, 0, n)
 	specs := make([]proxies.ServerSpec, 0, n)
+	placing := make([]placeRequest, 0, n)
 	for i := 0; i < n; i++ {
 		name := req.Name
 		if n > 1 {
 			name = fmt.Sprintf("%s-%d", req.Name, i+1)
 		}
-		s, spec, err := b.createOne(ctx, req, flavor, nets, ids[i], name, hints)
+		pr := preq.forServer(ids[i], hints)
+		s, spec, err := b.createOne(ctx, req, flavor, nets, ids[i], name, pr)
 		if err != nil {
 			// Undo the servers already made by this request, and the quota
 			// of those not made.
@@ -128,17 +148,14 @@ func (b *Broker) CreateServers(ctx context.Context, req CreateRequest) ([]*regis
 		}
 		made = append(made, s)
 		specs = append(specs, spec)
+		placing = append(placing, pr)
 		if hints != nil && s.Routing.Host != "" { // later members of this request see this one
 			hints.Hosts = append(hints.Hosts, s.Routing.Cloud+"/"+s.Routing.Host)
 		}
 	}
-	for i, s := range made {
-		if s.VMState != "building" {
-			continue // no valid host: already ERROR
-		}
-		ref := b.logAction(ctx, req.Caller, s, "create")
-		b.startBuild(s, specs[i], ref)
-	}
+	// Servers with no valid host are already ERROR; the others build, in
+	// one batch call where their cloud has one (batchbuild.go).
+	b.startCreateBuilds(ctx, req.Caller, made, specs, placing)
 	return made, nil
 }
 
@@ -198,9 +215,9 @@ func (b *Broker) resolveNetworks(ctx context.Context, req CreateRequest) ([]Netw
 // createOne places, records and wires one server. A placement failure is
 // recorded as an ERROR server with Nova's fault (as Nova does); any other
 // failure undoes every step and returns the error.
-func (b *Broker) createOne(ctx context.Context, req CreateRequest, f *registry.Flavor, nets []NetworkRequest, id, name string, hints *scheduler.GroupHints) (*registry.Server, proxies.ServerSpec, error) {
+func (b *Broker) createOne(ctx context.Context, req CreateRequest, f *registry.Flavor, nets []NetworkRequest, id, name string, pr placeRequest) (*registry.Server, proxies.ServerSpec, error) {
 	now := b.opts.Now()
-	pf := proxies.Flavor{ID: f.ID, Name: f.Name, VCPUs: f.VCPUs, RAMMB: f.RAMMB, DiskGB: f.DiskGB, ExtraSpecs: f.ExtraSpecs}
+	pf := pr.req.Flavor
 	s := &registry.Server{
 		ID: id, ProjectID: req.ProjectID, UserID: req.UserID, Name: name, Description: req.Description,
 		PowerState: int(proxies.PowerNoState), Flavor: pf, ImageID: req.ImageID, KeyName: req.KeyName,
@@ -222,16 +239,14 @@ func (b *Broker) createOne(ctx context.Context, req CreateRequest, f *registry.F
 		spec.UserData = []byte(req.UserData)
 	}
 
-	place, perr := b.place(ctx, scheduler.Request{
-		ServerID: id, ProjectID: req.ProjectID, Flavor: pf, AvailabilityZone: req.AvailabilityZone, ForceHost: req.ForceHost,
-	}, hints)
+	place, perr := pr.place(ctx, b)
 	if perr != nil {
 		if !errors.Is(perr, scheduler.ErrNoValidHost) && !errors.Is(perr, proxies.ErrCapacity) {
 			b.unreserve(context.WithoutCancel(ctx), req.ProjectID, f.VCPUs, f.RAMMB)
 			return nil, spec, perr
 		}
 		setState(s, "error", "", now)
-		s.Fault = &registry.Fault{Code: 500, Message: "No valid host was found. ", Created: now}
+		s.Fault = &registry.Fault{Code: 500, Message: noValidHost, Details: pr.unmet, Created: now}
 		s.Routing = registry.Routing{State: registry.RoutingError}
 		if err := b.servers.Create(ctx, req.ProjectID, id, now, s); err != nil {
 			b.unreserve(context.WithoutCancel(ctx), req.ProjectID, f.VCPUs, f.RAMMB)

@@ -31,10 +31,9 @@ func (b *Broker) groupHints(ctx context.Context, req CreateRequest) (*scheduler.
 		return nil, err
 	}
 	hints := &scheduler.GroupHints{Policy: g.Policy}
-	if g.Policy != "affinity" && g.Policy != "anti-affinity" {
-		return hints, nil // soft policies only weigh, in Nova too
-	}
-	if _, ok := b.placer.(GroupPlacer); !ok {
+	// Soft policies only weigh (in Nova too): any placer will do, and the
+	// scheduler's soft weighers read the members' hosts from the request.
+	if _, ok := b.placer.(GroupPlacer); !ok && (g.Policy == "affinity" || g.Policy == "anti-affinity") {
 		return nil, proxies.Errorf(proxies.ErrNotSupported, op, "Server group policy %s cannot be enforced by this cloud's scheduler.", g.Policy)
 	}
 	members, err := b.servers.GetMany(ctx, req.ProjectID, g.Members)

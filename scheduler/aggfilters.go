@@ -27,6 +27,10 @@ func (f AggregateInstanceExtraSpecsFilter) Pass(h HostState, req Request) bool {
 	return f.pass(&h, &req)
 }
 
+func (AggregateInstanceExtraSpecsFilter) applies(req *Request) bool {
+	return len(req.Flavor.ExtraSpecs) > 0
+}
+
 func (AggregateInstanceExtraSpecsFilter) pass(h *HostState, req *Request) bool {
 	if len(req.Flavor.ExtraSpecs) == 0 {
 		return true

@@ -235,6 +235,11 @@ type AggregateView struct {
 	CPURatio  float64 `json:"cpu_allocation_ratio,omitempty"`
 	RAMRatio  float64 `json:"ram_allocation_ratio,omitempty"`
 	DiskRatio float64 `json:"disk_allocation_ratio,omitempty"`
+	// PricePerVCPUHour is the cost_per_vcpu_hour key (the lowest when
+	// several aggregates set one), when Priced.
+	PricePerVCPUHour float64 `json:"cost_per_vcpu_hour,omitempty"`
+	// Priced says an aggregate sets a valid price (0 is a price: free).
+	Priced bool `json:"priced,omitempty"`
 }
 
 // resolveAggregates gives every host of hosts its AggregateView, one view
@@ -298,6 +303,7 @@ func newAggregateView(aggs []*Aggregate, idx []int) *AggregateView {
 	v.CPURatio = minRatio(v.Metadata["cpu_allocation_ratio"])
 	v.RAMRatio = minRatio(v.Metadata["ram_allocation_ratio"])
 	v.DiskRatio = minRatio(v.Metadata["disk_allocation_ratio"])
+	v.PricePerVCPUHour, v.Priced = minPrice(v.Metadata[costMetadataKey])
 	return v
 }
 
@@ -328,6 +334,9 @@ func ValidateAggregateMetadata(md map[string]string) error {
 		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil || f <= 0 {
 			return fmt.Errorf("scheduler: %w: %s must be a positive number, not %q", proxies.ErrInvalid, k, v)
 		}
+	}
+	if v, ok := md[costMetadataKey]; ok {
+		return validatePrice(v)
 	}
 	return nil
 }

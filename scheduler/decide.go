@@ -1,7 +1,9 @@
 package scheduler
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"sync"
 )
 
@@ -32,6 +34,8 @@ type ranked struct {
 // (Scheduler.Snapshot orders hosts by cloud, then name).
 func Decide(snap Snapshot, req Request, filters []Filter, weighers []Weigher) []Candidate {
 	hosts := snap.Hosts
+	filters = activeOnly(filters, &req)
+	weighers = activeOnly(weighers, &req)
 	fast := make([]fastFilter, len(filters))
 	for i, f := range filters {
 		fast[i], _ = f.(fastFilter)
@@ -55,7 +59,7 @@ next:
 	if len(pass) > 1 {
 		sc.raw = grow(sc.raw, len(pass))
 		weigh(hosts, req, pass, sc.raw, weighers)
-		pass = rankByWeight(pass, sc)
+		pass = rankByBuckets(pass, sc)
 	}
 	sc.pass = pass
 	out := make([]Candidate, len(pass))
@@ -63,6 +67,23 @@ next:
 		out[i] = Candidate{HostState: &hosts[p.idx], Weight: p.weight}
 	}
 	return out
+}
+
+// activeOnly is vs without the filters or weighers that declare they
+// cannot change the decision for req (vs itself when none does).
+func activeOnly[T any](vs []T, req *Request) []T {
+	for i, v := range vs {
+		if inactive(v, req) {
+			out := append(make([]T, 0, len(vs)-1), vs[:i]...)
+			for _, v := range vs[i+1:] {
+				if !inactive(v, req) {
+					out = append(out, v)
+				}
+			}
+			return out
+		}
+	}
+	return vs
 }
 
 // weigh adds each weigher's normalised, multiplied score to pass.
@@ -84,6 +105,70 @@ func weigh(hosts []HostState, req Request, pass []ranked, raw []float64, weigher
 		m := multiplier(w) / (hi - lo)
 		for i := range pass {
 			pass[i].weight += (raw[i] - lo) * m
+		}
+	}
+}
+
+// rankByBuckets orders pass by weight, highest first, keeping the input
+// order among equal weights, as rankByWeight does but faster on the usual
+// case: a counting sort into len(pass) buckets spread evenly over the
+// weights' range (monotone, so buckets keep the order), then an exact,
+// stable sort inside each bucket (insertion sort; a comparison sort for a
+// crowded one). Two linear passes where the radix sort takes up to six.
+// Non-finite weights go to rankByWeight.
+func rankByBuckets(pass []ranked, sc *scratch) []ranked {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, p := range pass {
+		lo, hi = min(lo, p.weight), max(hi, p.weight)
+	}
+	span := hi - lo
+	if span == 0 {
+		return pass // all equal: the input order stands
+	}
+	if math.IsNaN(span) || math.IsInf(span, 0) {
+		return rankByWeight(pass, sc)
+	}
+	n := len(pass)
+	scale := float64(n-1) / span
+	sc.buckets = grow(sc.buckets, n+1)
+	sc.tmpP = grow(sc.tmpP, n)
+	start := sc.buckets
+	clear(start)
+	bucket := func(w float64) int { return min(int((hi-w)*scale), n-1) }
+	for _, p := range pass {
+		start[bucket(p.weight)+1]++
+	}
+	for b := 1; b <= n; b++ {
+		start[b] += start[b-1]
+	}
+	out := sc.tmpP
+	for _, p := range pass {
+		b := bucket(p.weight)
+		out[start[b]] = p
+		start[b]++
+	}
+	// start[b] is now the end of bucket b (and the start of b+1).
+	from := 0
+	for b := range n {
+		to := start[b]
+		if to-from > 1 {
+			sortBucket(out[from:to])
+		}
+		from = to
+	}
+	sc.tmpP = pass
+	return out
+}
+
+// sortBucket sorts one bucket by weight, highest first, stably.
+func sortBucket(bk []ranked) {
+	if len(bk) > 32 {
+		slices.SortStableFunc(bk, func(a, b ranked) int { return cmp.Compare(b.weight, a.weight) })
+		return
+	}
+	for i := 1; i < len(bk); i++ {
+		for j := i; j > 0 && bk[j-1].weight < bk[j].weight; j-- {
+			bk[j-1], bk[j] = bk[j], bk[j-1]
 		}
 	}
 }
@@ -136,6 +221,7 @@ type scratch struct {
 	raw        []float64
 	keys, tmpK []uint64
 	hist       [6][1 << 11]int
+	buckets    []int
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}

@@ -34,6 +34,19 @@ type fastWeigher interface {
 	weigh(h *HostState, req *Request) float64
 }
 
+// conditional is implemented by the filters and weighers that act only on
+// some requests (a hint, a group policy): Decide leaves them out of a
+// decision they cannot change.
+type conditional interface {
+	applies(req *Request) bool
+}
+
+// inactive reports whether v declares it cannot change the decision for req.
+func inactive(v any, req *Request) bool {
+	c, ok := v.(conditional)
+	return ok && !c.applies(req)
+}
+
 // multiplier is w's multiplier, 1 when it declares none.
 func multiplier(w Weigher) float64 {
 	if m, ok := w.(Multiplied); ok {
@@ -58,6 +71,8 @@ func (AvailabilityZoneFilter) Name() string { return "AvailabilityZoneFilter" }
 
 // Pass reports whether h is in the requested zone.
 func (f AvailabilityZoneFilter) Pass(h HostState, req Request) bool { return f.pass(&h, &req) }
+
+func (AvailabilityZoneFilter) applies(req *Request) bool { return req.AvailabilityZone != "" }
 
 func (AvailabilityZoneFilter) pass(h *HostState, req *Request) bool {
 	return req.AvailabilityZone == "" || h.AvailabilityZone == req.AvailabilityZone
@@ -112,6 +127,8 @@ func (ForcedHostFilter) Name() string { return "ForcedHostFilter" }
 // Pass reports whether h is the forced host (or nothing is forced).
 func (f ForcedHostFilter) Pass(h HostState, req Request) bool { return f.pass(&h, &req) }
 
+func (ForcedHostFilter) applies(req *Request) bool { return req.ForceHost != "" }
+
 func (ForcedHostFilter) pass(h *HostState, req *Request) bool {
 	return req.ForceHost == "" || h.Host == req.ForceHost
 }
@@ -135,15 +152,18 @@ func (w RAMWeigher) Multiplier() float64 { return w.Mult }
 // ratios (0 = Nova's default), cheapest first.
 func DefaultFilters(cpu, ram, disk float64) []Filter {
 	return []Filter{
-		ForcedHostFilter{}, AvailabilityZoneFilter{}, ComputeFilter{},
+		ForcedHostFilter{}, AvailabilityZoneFilter{}, CloudFilter{}, RetryFilter{}, ComputeFilter{},
+		SameHostFilter{}, DifferentHostFilter{}, ServerGroupAffinityFilter{}, ServerGroupAntiAffinityFilter{},
 		AggregateMultiTenancyIsolation{}, AggregateInstanceExtraSpecsFilter{},
 		CapacityFilter{CPURatio: orDefault(cpu, DefaultCPUAllocationRatio), RAMRatio: orDefault(ram, DefaultRAMAllocationRatio),
 			DiskRatio: orDefault(disk, DefaultDiskAllocationRatio)},
 	}
 }
 
-// DefaultWeighers spread servers by free RAM.
-func DefaultWeighers() []Weigher { return []Weigher{RAMWeigher{Mult: 1}} }
+// DefaultWeighers are the scheduler's weighers with Nova's multipliers
+// (1.0 each): spread by free RAM, prefer cheaper clouds, weigh the soft
+// group policies.
+func DefaultWeighers() []Weigher { return Options{}.weighers() }
 
 func orDefault(v, d float64) float64 {
 	if v == 0 {

@@ -103,7 +103,7 @@ type multi []Weigher
 func (multi) Name() string                     { return "multi" }
 func (multi) Weigh(HostState, Request) float64 { return 0 }
 
-// TestRankByWeight checks the radix ranking against a stable comparison sort
+// TestRankByWeight checks the radix and bucket rankings against a stable comparison sort
 // on awkward weights: negatives, zeros of both signs, duplicates, huge values.
 func TestRankByWeight(t *testing.T) {
 	r := mrand.New(mrand.NewPCG(1, 2))
@@ -120,10 +120,12 @@ func TestRankByWeight(t *testing.T) {
 		}
 		want := slices.Clone(in)
 		slices.SortStableFunc(want, func(a, b ranked) int { return cmp.Compare(b.weight, a.weight) })
-		got := rankByWeight(slices.Clone(in), new(scratch))
-		for i := range want {
-			if got[i].idx != want[i].idx {
-				t.Fatalf("round %d: rank %d is #%d (%v); want #%d (%v)", round, i, got[i].idx, got[i].weight, want[i].idx, want[i].weight)
+		for name, rank := range map[string]func([]ranked, *scratch) []ranked{"radix": rankByWeight, "buckets": rankByBuckets} {
+			got := rank(slices.Clone(in), new(scratch))
+			for i := range want {
+				if got[i].idx != want[i].idx {
+					t.Fatalf("%s, round %d: rank %d is #%d (%v); want #%d (%v)", name, round, i, got[i].idx, got[i].weight, want[i].idx, want[i].weight)
+				}
 			}
 		}
 	}

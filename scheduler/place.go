@@ -19,9 +19,21 @@ type Options struct {
 	RAMAllocationRatio  float64
 	DiskAllocationRatio float64
 	// Filters and Weighers replace the defaults (DefaultFilters with the
-	// ratios above, DefaultWeighers) when set.
+	// ratios above; the weighers below with their multipliers) when set.
 	Filters  []Filter
 	Weighers []Weigher
+	// Weigher multipliers (nova.conf *_weight_multiplier): nil is the
+	// default 1.0, 0 switches the weigher off, a negative value inverts it
+	// (a negative RAM multiplier stacks servers instead of spreading them).
+	RAMWeightMultiplier              *float64
+	CostWeightMultiplier             *float64
+	SoftAffinityWeightMultiplier     *float64
+	SoftAntiAffinityWeightMultiplier *float64
+	// CloudCosts is each cloud's price per vCPU-hour, for the CostWeigher.
+	// An aggregate's cost_per_vcpu_hour metadata overrides it for its
+	// hosts; a host priced by neither costs 0 (the local pool's hardware
+	// is already paid for).
+	CloudCosts map[string]float64
 	// ClaimsPerRound is how many candidates Place tries, best first, before
 	// it takes a fresh snapshot (default 8); Rounds bounds the snapshots
 	// (default 8).
@@ -43,10 +55,14 @@ type Scheduler struct {
 	filters           []Filter
 	weighers          []Weigher
 	perRound, rounds  int
+	cloudCosts        map[string]float64
 
 	memMu   sync.Mutex // guards the cached host list
 	memRefs []hostRef
 	memAt   time.Time
+
+	snapMu   sync.Mutex // guards inflight
+	inflight *snapCall  // the registry read concurrent placements share
 }
 
 // New returns a scheduler over reg. It does no I/O.
@@ -59,12 +75,13 @@ func New(reg *registry.Registry, opts Options) *Scheduler {
 		diskR:   orDefault(opts.DiskAllocationRatio, DefaultDiskAllocationRatio),
 		filters: opts.Filters, weighers: opts.Weighers,
 		perRound: opts.ClaimsPerRound, rounds: opts.Rounds,
+		cloudCosts: opts.CloudCosts,
 	}
 	if s.filters == nil {
 		s.filters = DefaultFilters(s.cpuR, s.ramR, s.diskR)
 	}
 	if s.weighers == nil {
-		s.weighers = DefaultWeighers()
+		s.weighers = opts.weighers()
 	}
 	if s.perRound <= 0 {
 		s.perRound = 8
@@ -75,12 +92,33 @@ func New(reg *registry.Registry, opts Options) *Scheduler {
 	return s
 }
 
+// weighers are the default weighers with o's multipliers.
+func (o Options) weighers() []Weigher {
+	m := func(p *float64) float64 {
+		if p == nil {
+			return 1
+		}
+		return *p
+	}
+	return []Weigher{
+		RAMWeigher{Mult: m(o.RAMWeightMultiplier)},
+		CostWeigher{Mult: m(o.CostWeightMultiplier)},
+		ServerGroupSoftAffinityWeigher{Mult: m(o.SoftAffinityWeightMultiplier)},
+		ServerGroupSoftAntiAffinityWeigher{Mult: m(o.SoftAntiAffinityWeightMultiplier)},
+	}
+}
+
 // Place chooses a host for req.ServerID and claims the flavor's capacity on
 // it. A retried Place for the same server returns the placement it already
 // holds and claims nothing more. When another scheduler takes the last room
 // on a candidate first, Place tries the next one, then a fresh snapshot; it
 // answers ErrNoValidHost when nothing fits.
 func (s *Scheduler) Place(ctx context.Context, req Request) (Placement, error) {
+	return s.place(ctx, req, s.filters)
+}
+
+// place is Place with the given filters.
+func (s *Scheduler) place(ctx context.Context, req Request, filters []Filter) (Placement, error) {
 	if req.ServerID == "" {
 		return Placement{}, fmt.Errorf("scheduler: %w: the request has no server id", proxies.ErrInvalid)
 	}
@@ -91,12 +129,17 @@ func (s *Scheduler) Place(ctx context.Context, req Request) (Placement, error) {
 		return p, err
 	}
 	indexed := ""
+	// A shared read must start after this call did (so that it sees what
+	// the caller did before, a release say) and, after a round of lost
+	// claims, after that round.
+	notBefore := time.Now()
 	for range s.rounds {
-		snap, err := s.Snapshot(ctx)
+		snap, err := s.sharedSnapshot(ctx, notBefore)
 		if err != nil {
 			return Placement{}, err
 		}
-		cands := Decide(snap, req, s.filters, s.weighers)
+		notBefore = time.Now() // the next round needs a read that sees this round's losses
+		cands := Decide(snap, req, filters, s.weighers)
 		if len(cands) == 0 {
 			break
 		}

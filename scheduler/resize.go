@@ -53,8 +53,12 @@ func (s *Scheduler) ResizeClaim(ctx context.Context, serverID string, f proxies.
 		if !ok {
 			return fmt.Errorf("scheduler: %w: server %s holds no claim", proxies.ErrNotFound, serverID)
 		}
+		cpuR, ramR, diskR, err := s.ratiosOn(ctx, p.Host)
+		if err != nil {
+			return err
+		}
 		res, err := resizeScript.Run(ctx, rdb, []string{s.keys.host(p.Cloud, p.Host), s.keys.claim(p.Cloud, serverID)},
-			f.VCPUs, f.RAMMB, f.DiskGB, s.cpuR, s.ramR, s.diskR, p.Host).Text()
+			f.VCPUs, f.RAMMB, f.DiskGB, cpuR, ramR, diskR, p.Host).Text()
 		if err != nil {
 			return err
 		}
@@ -69,4 +73,18 @@ func (s *Scheduler) ResizeClaim(ctx context.Context, serverID string, f proxies.
 		// "moved": the claim changed hosts between the reads; retry.
 	}
 	return errors.New("scheduler: the claim of server " + serverID + " kept moving")
+}
+
+// ratiosOn are the allocation ratios on host: its aggregates' where they
+// set their own (as claim applies them through the snapshot), else the
+// scheduler's.
+func (s *Scheduler) ratiosOn(ctx context.Context, host string) (cpu, ram, disk float64, err error) {
+	aggs, err := s.Aggregates(ctx)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	h := []HostState{{Host: host}}
+	resolveAggregates(h, aggs)
+	cpu, ram, disk = hostRatios(&h[0], s.cpuR, s.ramR, s.diskR)
+	return cpu, ram, disk, nil
 }

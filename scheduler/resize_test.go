@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/canopy-cloud/canopy/proxies"
 )
@@ -113,4 +114,44 @@ func usedRAM(t *testing.T, s *Scheduler) int {
 		used += h.UsedRAMMB
 	}
 	return used
+}
+
+// TestResizeClaimAggregateRatio: a host whose aggregate sets its own RAM
+// ratio (1.0) is held to it on a resize, as the claim holds it on a place,
+// not to the global 1.5.
+func TestResizeClaimAggregateRatio(t *testing.T) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			reg, prefix := open(t)
+			ctx := t.Context()
+			s := New(reg, Options{KeyPrefix: prefix})
+			if err := s.SyncHosts(ctx, "local", simHosts(1, 2048)); err != nil {
+				t.Fatal(err)
+			}
+			a, err := s.CreateAggregate(ctx, "strict-ram", "", "uuid-r", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.UpdateAggregate(ctx, a.ID, func(x *Aggregate) error {
+				x.Hosts = append(x.Hosts, "sim-1")
+				x.Metadata["ram_allocation_ratio"] = "1.0"
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Place(ctx, Request{ServerID: "a", ProjectID: "p", Flavor: flavorMB(1024)}); err != nil {
+				t.Fatal(err)
+			}
+			// 2048 MB fit under 1.0; 2560 only under the global 1.5.
+			if err := s.ResizeClaim(ctx, "a", flavorMB(2560)); !errors.Is(err, ErrNoValidHost) {
+				t.Errorf("growth past the aggregate's ratio: %v; want ErrNoValidHost", err)
+			}
+			if err := s.ResizeClaim(ctx, "a", flavorMB(2048)); err != nil {
+				t.Errorf("growth within the aggregate's ratio: %v", err)
+			}
+			if used := usedRAM(t, s); used != 2048 {
+				t.Errorf("host uses %d MB, want 2048", used)
+			}
+		})
+	}
 }

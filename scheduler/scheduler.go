@@ -4,9 +4,10 @@
 // claimed atomically in the registry so that concurrent schedulers in several
 // gateway processes never over-book.
 //
-// This is the seam the spine needs: availability-zone, enabled/up and
-// capacity filters plus one spreading weigher. The full scheduler (aggregates,
-// server groups, cost, explain) grows here.
+// Filters (Nova's, by name: zone, compute, capacity, aggregates, server
+// groups, same/different host, retry; and Canopy's cloud filter) and
+// weighers (free RAM, cost per vCPU-hour, soft group policies, each with
+// its multiplier) are small values; Explain shows a decision host by host.
 package scheduler
 
 import (
@@ -47,6 +48,10 @@ type HostState struct {
 	// Aggregates is what the host's aggregates say, resolved once per
 	// snapshot and shared by the hosts in the same aggregates (nil: in none).
 	Aggregates *AggregateView `json:"aggregates,omitempty"`
+	// PricePerVCPUHour is what a vCPU costs here per hour (aggregate
+	// metadata cost_per_vcpu_hour, else Options.CloudCosts; 0 when
+	// unpriced), for the CostWeigher.
+	PricePerVCPUHour float64 `json:"price_per_vcpu_hour,omitempty"`
 }
 
 // Request is what one server asks of the scheduler.
@@ -56,6 +61,30 @@ type Request struct {
 	Flavor           proxies.Flavor
 	AvailabilityZone string // "" = any
 	ForceHost        string // "az:host" admin form resolved to a host name
+	// Group is the server group the server joins: its policy and its
+	// members' hosts (zero: no group). The ServerGroup* filters enforce the
+	// hard policies, the ServerGroupSoft* weighers weigh the soft ones.
+	Group GroupHints
+	// Hints are the scheduler hints of the create, resolved by the caller.
+	Hints Hints
+}
+
+// Hints are Nova's scheduler hints (os:scheduler_hints) and Canopy's own,
+// with server ids already resolved to the hosts ("cloud/host") they run on,
+// so that the filters stay pure functions of the snapshot.
+type Hints struct {
+	// SameHost keeps only these hosts (Nova's same_host: the hosts of the
+	// servers it names); empty means no such hint.
+	SameHost []string
+	// DifferentHost drops these hosts (Nova's different_host).
+	DifferentHost []string
+	// Cloud keeps only the hosts of this cloud (Canopy's "cloud" hint).
+	Cloud string
+	// RefusedHosts and RefusedClouds are where a backend already refused
+	// this server (out of capacity: the host; out of quota: the whole
+	// cloud), so that the next placement looks elsewhere (RetryFilter).
+	RefusedHosts  []string
+	RefusedClouds []string
 }
 
 // Snapshot is the registry's view of every candidate at one moment.

@@ -155,7 +155,48 @@ func (s *Scheduler) Snapshot(ctx context.Context) (Snapshot, error) {
 		return cmp.Compare(a.Host, b.Host)
 	})
 	resolveAggregates(snap.Hosts, decodeAggregates(aggCmd.Val()))
+	resolvePrices(snap.Hosts, s.cloudCosts)
 	return snap, nil
+}
+
+// snapCall is one registry read that concurrent placements in this process
+// share: a burst of placements reads the registry a few times, not once
+// each. Claims stay atomic, so a shared read is as safe as a private one.
+type snapCall struct {
+	started time.Time
+	done    chan struct{}
+	snap    Snapshot
+	err     error
+}
+
+// sharedSnapshot is a snapshot read no earlier than notBefore: the read in
+// flight when it started after notBefore (zero: any), else a new one that
+// later callers may join. Callers treat it as read-only, as Decide does.
+func (s *Scheduler) sharedSnapshot(ctx context.Context, notBefore time.Time) (Snapshot, error) {
+	s.snapMu.Lock()
+	if c := s.inflight; c != nil && !c.started.Before(notBefore) {
+		s.snapMu.Unlock()
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return Snapshot{}, ctx.Err()
+		}
+		if c.err == nil {
+			return c.snap, nil
+		}
+		return s.Snapshot(ctx) // the leader's read failed (its ctx, maybe): read alone
+	}
+	c := &snapCall{started: time.Now(), done: make(chan struct{})}
+	s.inflight = c
+	s.snapMu.Unlock()
+	c.snap, c.err = s.Snapshot(ctx)
+	close(c.done)
+	s.snapMu.Lock()
+	if s.inflight == c {
+		s.inflight = nil
+	}
+	s.snapMu.Unlock()
+	return c.snap, c.err
 }
 
 // hostRef names one host of one cloud.

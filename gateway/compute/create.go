@@ -257,8 +257,51 @@ func parseCreate(body []byte, v wire.Version) (*createParsed, error) {
 				return nil, invalidField("group", compact(g), "is not a 'uuid'")
 			}
 		}
+		for _, k := range []string{"same_host", "different_host"} {
+			raw, ok := h[k]
+			if !ok {
+				continue
+			}
+			ids, err := uuidOrList(raw)
+			if err != nil {
+				return nil, invalidField(k, compact(raw), "is not a 'uuid'")
+			}
+			if k == "same_host" {
+				out.req.SchedulerHints.SameHost = ids
+			} else {
+				out.req.SchedulerHints.DifferentHost = ids
+			}
+		}
+		if raw, ok := h["cloud"]; ok {
+			// Canopy's own hint: place on this cloud only.
+			if err := json.Unmarshal(raw, &out.req.SchedulerHints.Cloud); err != nil || out.req.SchedulerHints.Cloud == "" {
+				return nil, invalidField("cloud", compact(raw), "is not a non-empty string")
+			}
+		}
 	}
 	return out, nil
+}
+
+// uuidOrList reads Nova's same_host/different_host hint: one server uuid
+// or a list of them.
+func uuidOrList(raw json.RawMessage) ([]string, error) {
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		if !isUUID(one) {
+			return nil, errors.New("not a uuid")
+		}
+		return []string{one}, nil
+	}
+	var list []string
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, err
+	}
+	for _, id := range list {
+		if !isUUID(id) {
+			return nil, errors.New("not a uuid")
+		}
+	}
+	return list, nil
 }
 
 func compact(b []byte) string {

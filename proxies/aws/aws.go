@@ -8,7 +8,9 @@
 //     interfaces are tagged canopy:id (the top id), canopy:project and Name;
 //     before running an instance the backend looks the top id up by tag, so
 //     a retried create finds the instance it made (moto ignores ClientToken;
-//     real EC2 honours both). The flavor becomes the instance type of
+//     real EC2 honours both). Servers of a multi-create that differ only in
+//     id and name share one RunInstances (batch.go; not when their NICs
+//     carry fixed addresses, which EC2 takes for one instance only). The flavor becomes the instance type of
 //     instance_type_map, else the cheapest type that fits (DescribeInstanceTypes,
 //     cached, priced by price_table or a small built-in on-demand table).
 //     The image becomes the AMI of ami_map or a Canopy snapshot AMI (tagged
@@ -16,6 +18,10 @@
 //     fingerprint. Start, stop, soft reboot, console output (base64-decoded)
 //     and snapshot (CreateImage) map one to one; hard reboot and resize
 //     run in the background as stop → (ModifyInstanceAttribute) → start.
+//     EC2's transitional states read as Nova's task states: pending is
+//     building (task spawning), or stopped with task powering-on after
+//     StartServer; stopping is active with task powering-off; shutting-down
+//     and terminated instances are gone.
 //   - Availability zones are pseudo-hosts: Inventory reports one host per
 //     zone, sized from the account's on-demand vCPU quota (Service Quotas
 //     L-1216C47A, cached; vcpu_quota when that API does not answer), split
@@ -88,7 +94,7 @@ const (
 
 // Backend is one AWS account in one region. It implements proxies.Backend,
 // proxies.VolumeBackend, proxies.Resizer, proxies.SecurityGroupDriver,
-// proxies.RouterDriver and proxies.FloatingIPDriver.
+// proxies.RouterDriver, proxies.FloatingIPDriver and proxies.BatchCreator.
 type Backend struct {
 	name string
 	cfg  Config
@@ -107,6 +113,8 @@ type Backend struct {
 	vpcMu    sync.Mutex // serialises the per-project VPC ensure
 	tasksMu  sync.Mutex
 	tasks    map[string]string // top server id → background task (resize_migrating, rebooting_hard)
+	startsMu sync.Mutex
+	starts   map[string]bool // top server ids StartServer started, until seen past pending
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup
@@ -218,6 +226,7 @@ func (b *Backend) Capabilities() proxies.Capabilities {
 		Servers: true, StartStop: true, Reboot: true, HardReboot: true, Snapshot: true,
 		ConsoleOutput: true, Resize: true, UserData: true, Keypairs: true, Images: true,
 		Networks: true, SecurityGroups: true, Routers: true, FloatingIPs: true, Volumes: true,
+		MaxServersBatch: maxBatch,
 	}
 }
 

@@ -105,6 +105,11 @@ func (b *Backend) status(inst *types.Instance, tasks map[string]string) proxies.
 	switch name {
 	case types.InstanceStateNamePending:
 		st.State, st.PowerState, st.TaskState = proxies.StateBuilding, proxies.PowerNoState, "spawning"
+		if b.starting(st.ID, false) {
+			// Started again after a stop: still stopped, powering on (as
+			// Nova shows it), not a build.
+			st.State, st.PowerState, st.TaskState = proxies.StateStopped, proxies.PowerShutdown, "powering-on"
+		}
 	case types.InstanceStateNameRunning:
 		st.State, st.PowerState = proxies.StateActive, proxies.PowerRunning
 	case types.InstanceStateNameStopping:
@@ -113,6 +118,11 @@ func (b *Backend) status(inst *types.Instance, tasks map[string]string) proxies.
 		st.State, st.PowerState = proxies.StateStopped, proxies.PowerShutdown
 	default:
 		st.State, st.PowerState = proxies.StateDeleted, proxies.PowerNoState
+	}
+	if name != types.InstanceStateNamePending && name != types.InstanceStateNameStopped {
+		// The start (if any) is over. A stopped instance may have been
+		// described before StartInstances: it ends nothing.
+		b.starting(st.ID, true)
 	}
 	if inst.StateReason != nil && strings.HasPrefix(awsv2.ToString(inst.StateReason.Code), "Server.") {
 		st.State, st.Fault = proxies.StateError, awsv2.ToString(inst.StateReason.Message)
@@ -136,65 +146,14 @@ func (d serverDriver) CreateServer(ctx context.Context, spec proxies.ServerSpec)
 		}
 		return b.status(inst, nil), nil
 	}
-	itype, err := b.instanceTypeFor(ctx, spec.Flavor)
+	in, err := b.runInput(ctx, op, spec)
 	if err != nil {
 		return proxies.ServerStatus{}, err
 	}
-	ami, err := b.amiFor(ctx, op, spec.ImageID)
-	if err != nil {
-		return proxies.ServerStatus{}, err
-	}
-	in := &ec2.RunInstancesInput{
-		ClientToken:  awsv2.String(spec.ID),
-		ImageId:      awsv2.String(ami),
-		InstanceType: types.InstanceType(itype),
-		MinCount:     awsv2.Int32(1),
-		MaxCount:     awsv2.Int32(1),
-		TagSpecifications: []types.TagSpecification{
-			{ResourceType: types.ResourceTypeInstance, Tags: b.serverTags(spec)},
-			{ResourceType: types.ResourceTypeVolume, Tags: b.serverTags(spec)},
-		},
-	}
-	if len(spec.UserData) > 0 {
-		in.UserData = awsv2.String(base64.StdEncoding.EncodeToString(spec.UserData))
-	}
-	if spec.PublicKey != "" {
-		key, err := b.ensureKeyPair(ctx, op, spec.PublicKey)
-		if err != nil {
-			return proxies.ServerStatus{}, err
-		}
-		in.KeyName = awsv2.String(key)
-	}
-	zone := b.zoneOf(ctx, spec.AvailabilityZone, spec.Host)
-	if zone == "" && len(spec.NICs) == 0 {
-		// Unplaced and with no subnet to decide: the first zone, where an
-		// unplaced volume goes too (EBS attaches within one zone only),
-		// rather than wherever EC2's default subnet happens to be.
-		zones, err := b.zoneNames(ctx)
-		if err != nil {
-			return proxies.ServerStatus{}, err
-		}
-		zone = zones[0]
-	}
-	if zone != "" {
-		in.Placement = &types.Placement{AvailabilityZone: awsv2.String(zone)}
-	}
-	for i, nic := range spec.NICs {
-		eni, subnetZone, err := b.nicSpec(ctx, op, nic)
-		if err != nil {
-			return proxies.ServerStatus{}, err
-		}
-		if zone != "" && subnetZone != zone {
-			// A subnet lives in one zone: the instance would land in
-			// subnetZone, not where it was placed. Try another candidate.
-			return proxies.ServerStatus{}, proxies.Errorf(proxies.ErrCapacity, op,
-				"network %s is realised in zone %s only; the server was placed in %s", nic.NetworkID, subnetZone, zone)
-		}
-		eni.DeviceIndex = awsv2.Int32(int32(i))
-		in.NetworkInterfaces = append(in.NetworkInterfaces, eni)
-	}
-	if len(in.NetworkInterfaces) > 0 {
-		in.Placement = nil // the subnet decides the zone
+	in.ClientToken = awsv2.String(spec.ID)
+	in.TagSpecifications = []types.TagSpecification{
+		{ResourceType: types.ResourceTypeInstance, Tags: b.serverTags(spec)},
+		{ResourceType: types.ResourceTypeVolume, Tags: b.serverTags(spec)},
 	}
 	out, err := b.ec2.RunInstances(ctx, in)
 	if err != nil {
@@ -208,6 +167,68 @@ func (d serverDriver) CreateServer(ctx context.Context, spec proxies.ServerSpec)
 		return proxies.ServerStatus{}, err
 	}
 	return b.status(inst, nil), nil
+}
+
+// runInput is the RunInstancesInput of one server of spec (MinCount =
+// MaxCount = 1, no client token, no tags): its instance type, AMI, key,
+// user data, zone and network interfaces.
+func (b *Backend) runInput(ctx context.Context, op string, spec proxies.ServerSpec) (*ec2.RunInstancesInput, error) {
+	itype, err := b.instanceTypeFor(ctx, spec.Flavor)
+	if err != nil {
+		return nil, err
+	}
+	ami, err := b.amiFor(ctx, op, spec.ImageID)
+	if err != nil {
+		return nil, err
+	}
+	in := &ec2.RunInstancesInput{
+		ImageId:      awsv2.String(ami),
+		InstanceType: types.InstanceType(itype),
+		MinCount:     awsv2.Int32(1),
+		MaxCount:     awsv2.Int32(1),
+	}
+	if len(spec.UserData) > 0 {
+		in.UserData = awsv2.String(base64.StdEncoding.EncodeToString(spec.UserData))
+	}
+	if spec.PublicKey != "" {
+		key, err := b.ensureKeyPair(ctx, op, spec.PublicKey)
+		if err != nil {
+			return nil, err
+		}
+		in.KeyName = awsv2.String(key)
+	}
+	zone := b.zoneOf(ctx, spec.AvailabilityZone, spec.Host)
+	if zone == "" && len(spec.NICs) == 0 {
+		// Unplaced and with no subnet to decide: the first zone, where an
+		// unplaced volume goes too (EBS attaches within one zone only),
+		// rather than wherever EC2's default subnet happens to be.
+		zones, err := b.zoneNames(ctx)
+		if err != nil {
+			return nil, err
+		}
+		zone = zones[0]
+	}
+	if zone != "" {
+		in.Placement = &types.Placement{AvailabilityZone: awsv2.String(zone)}
+	}
+	for i, nic := range spec.NICs {
+		eni, subnetZone, err := b.nicSpec(ctx, op, nic)
+		if err != nil {
+			return nil, err
+		}
+		if zone != "" && subnetZone != zone {
+			// A subnet lives in one zone: the instance would land in
+			// subnetZone, not where it was placed. Try another candidate.
+			return nil, proxies.Errorf(proxies.ErrCapacity, op,
+				"network %s is realised in zone %s only; the server was placed in %s", nic.NetworkID, subnetZone, zone)
+		}
+		eni.DeviceIndex = awsv2.Int32(int32(i))
+		in.NetworkInterfaces = append(in.NetworkInterfaces, eni)
+	}
+	if len(in.NetworkInterfaces) > 0 {
+		in.Placement = nil // the subnet decides the zone
+	}
+	return in, nil
 }
 
 func (b *Backend) serverTags(spec proxies.ServerSpec) []types.Tag {
@@ -305,6 +326,12 @@ func (d serverDriver) StartServer(ctx context.Context, id string) (proxies.Serve
 	if _, err := d.b.ec2.StartInstances(ctx, &ec2.StartInstancesInput{InstanceIds: []string{*inst.InstanceId}}); err != nil {
 		return proxies.ServerStatus{}, mapErr(op, err)
 	}
+	d.b.startsMu.Lock()
+	if d.b.starts == nil {
+		d.b.starts = map[string]bool{}
+	}
+	d.b.starts[id] = true
+	d.b.startsMu.Unlock()
 	return d.GetServer(ctx, id)
 }
 
@@ -415,6 +442,18 @@ func (d serverDriver) SnapshotServer(ctx context.Context, id, imageID string) (p
 		return proxies.ImageStatus{}, mapErr(op, err)
 	}
 	return proxies.ImageStatus{ID: imageID, BottomID: awsv2.ToString(out.ImageId), Location: b.imageLocation(awsv2.ToString(out.ImageId))}, nil
+}
+
+// starting reports whether server id was started by StartServer and has
+// not been seen past pending since; with end, it forgets the start.
+func (b *Backend) starting(id string, end bool) bool {
+	b.startsMu.Lock()
+	defer b.startsMu.Unlock()
+	was := b.starts[id]
+	if end && was {
+		delete(b.starts, id)
+	}
+	return was
 }
 
 // busy reports whether a background task runs on server id.

@@ -7,9 +7,12 @@ package apptest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
 
 	"github.com/canopy-cloud/canopy/app"
+	"github.com/canopy-cloud/canopy/broker"
 	"github.com/canopy-cloud/canopy/localcloud"
 	"github.com/canopy-cloud/canopy/proxies"
 	"github.com/canopy-cloud/canopy/registry"
@@ -26,9 +30,11 @@ import (
 
 // Gateway is a running gateway and the demo user's clients.
 type Gateway struct {
-	App      *app.App
-	URL      string
-	Demo     app.DevUser
+	App  *app.App
+	URL  string
+	Demo app.DevUser
+	// Admin is the admin user (for AdminNova).
+	Admin    app.DevUser
 	Nova     *gophercloud.ServiceClient
 	Neutron  *gophercloud.ServiceClient
 	Registry *registry.Registry
@@ -50,9 +56,27 @@ func DevImageIDs() []string {
 	return ids
 }
 
+// Options adjust the gateway Start runs; the zero value is the default.
+type Options struct {
+	// ComputeQuota is every project's default compute quota (zero value:
+	// Nova's defaults, 10 instances). Benchmarks that boot hundreds of
+	// servers lift it.
+	ComputeQuota broker.Quota
+}
+
+// UnlimitedQuota is a compute quota with no limit on anything.
+var UnlimitedQuota = broker.Quota{Instances: -1, Cores: -1, RAM: -1, KeyPairs: -1, MetadataItems: -1,
+	ServerGroups: -1, ServerGroupMembers: -1}
+
 // Start runs a gateway over the local pool (instant builds) and clouds, and
-// stops it when the test ends.
-func Start(t *testing.T, clouds ...proxies.Backend) *Gateway {
+// stops it when the test (or benchmark) ends.
+func Start(t testing.TB, clouds ...proxies.Backend) *Gateway {
+	t.Helper()
+	return StartWith(t, Options{}, clouds...)
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, o Options, clouds ...proxies.Backend) *Gateway {
 	t.Helper()
 	ctx := t.Context()
 	log := Log()
@@ -75,7 +99,7 @@ func Start(t *testing.T, clouds ...proxies.Backend) *Gateway {
 	local := localcloud.DefaultConfig() // the built-in pool is always there; the clouds are beside it
 	local.ApplyBuildDelay(0)
 	a, err := app.New(ctx, reg, app.Options{PublicURL: g.URL, Region: "RegionOne", DataDir: dir, TokenTTL: time.Hour,
-		Local: local, Backends: clouds}, log)
+		Local: local, Backends: clouds, ComputeQuota: o.ComputeQuota}, log)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
@@ -96,8 +120,11 @@ func Start(t *testing.T, clouds ...proxies.Backend) *Gateway {
 	t.Cleanup(func() { stopServe(); <-served; a.Close() })
 
 	for _, u := range users {
-		if u.Name == "demo" {
+		switch u.Name {
+		case "demo":
 			g.Demo = u
+		case "admin":
+			g.Admin = u
 		}
 	}
 	provider, err := openstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
@@ -130,7 +157,7 @@ func Start(t *testing.T, clouds ...proxies.Backend) *Gateway {
 // private network in zone, waits (up to 90 s) for it to be ACTIVE and
 // returns it; it fails the test otherwise, or when the server lands in
 // another zone.
-func (g *Gateway) BootServer(t *testing.T, name, zone string) *servers.Server {
+func (g *Gateway) BootServer(t testing.TB, name, zone string) *servers.Server {
 	t.Helper()
 	ctx := t.Context()
 	srv, err := servers.Create(ctx, g.Nova, servers.CreateOpts{
@@ -158,7 +185,7 @@ func (g *Gateway) BootServer(t *testing.T, name, zone string) *servers.Server {
 
 // DeleteServer deletes a server through the API and waits (up to 90 s) for
 // it to be gone.
-func (g *Gateway) DeleteServer(t *testing.T, id string) {
+func (g *Gateway) DeleteServer(t testing.TB, id string) {
 	t.Helper()
 	ctx := t.Context()
 	if err := servers.Delete(ctx, g.Nova, id).ExtractErr(); err != nil {
@@ -173,6 +200,136 @@ func (g *Gateway) DeleteServer(t *testing.T, id string) {
 		}
 		if wctx.Err() != nil {
 			t.Fatalf("server %s still there after delete: %v", id, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// AdminNova logs the admin user in and returns its Nova client, for what
+// only an operator may do (aggregates, quotas, hypervisors).
+func (g *Gateway) AdminNova(t testing.TB) *gophercloud.ServiceClient {
+	t.Helper()
+	provider, err := openstack.AuthenticatedClient(t.Context(), gophercloud.AuthOptions{
+		IdentityEndpoint: g.URL + "/identity/v3", Username: g.Admin.Name, Password: g.Admin.Password,
+		DomainName: "Default", TenantName: g.Admin.Project,
+	})
+	if err != nil {
+		t.Fatalf("authenticate admin: %v", err)
+	}
+	nova, err := openstack.NewComputeV2(provider, gophercloud.EndpointOpts{Region: "RegionOne"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nova
+}
+
+// CreateServers asks for n servers of flavor 1 from the first dev image on
+// the private network in zone, named prefix-0…prefix-(n-1), from workers
+// concurrent clients, and returns their ids in order. It does not wait for
+// them to build (see WaitActive).
+func (g *Gateway) CreateServers(t testing.TB, n, workers int, prefix, zone string) []string {
+	t.Helper()
+	ctx := t.Context()
+	ids := make([]string, n)
+	errs := make([]error, n)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range max(1, workers) {
+		wg.Go(func() {
+			for i := range next {
+				s, err := servers.Create(ctx, g.Nova, servers.CreateOpts{
+					Name: fmt.Sprintf("%s-%d", prefix, i), FlavorRef: "1", ImageRef: app.DevImages[0].ID,
+					AvailabilityZone: zone, Networks: []servers.Network{{UUID: g.PrivateNetwork}},
+				}, nil).Extract()
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				ids[i] = s.ID
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("create servers: %v", err)
+	}
+	return ids
+}
+
+// WaitActive polls the demo project's server list until every one of ids
+// is ACTIVE, failing the test when one goes ERROR or timeout passes.
+func (g *Gateway) WaitActive(t testing.TB, ids []string, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	for {
+		pages, err := servers.List(g.Nova, servers.ListOpts{}).AllPages(ctx)
+		list, xerr := servers.ExtractServers(pages)
+		if err == nil && xerr == nil {
+			active := 0
+			for _, s := range list {
+				if !want[s.ID] {
+					continue
+				}
+				switch s.Status {
+				case "ACTIVE":
+					active++
+				case "ERROR":
+					t.Fatalf("server %s went ERROR: %v", s.ID, s.Fault)
+				}
+			}
+			if active == len(ids) {
+				return
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("%d of %d servers ACTIVE after %s", active, len(ids), timeout)
+			}
+		} else if ctx.Err() != nil {
+			t.Fatalf("listing servers: %v", errors.Join(err, xerr))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// DeleteServers deletes every one of ids through the API and waits until
+// the demo project lists none of them, failing the test after timeout.
+func (g *Gateway) DeleteServers(t testing.TB, ids []string, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if err := servers.Delete(ctx, g.Nova, id).ExtractErr(); err != nil {
+			t.Fatalf("delete server %s: %v", id, err)
+		}
+		want[id] = true
+	}
+	for {
+		pages, err := servers.List(g.Nova, servers.ListOpts{}).AllPages(ctx)
+		list, xerr := servers.ExtractServers(pages)
+		if err == nil && xerr == nil {
+			left := 0
+			for _, s := range list {
+				if want[s.ID] {
+					left++
+				}
+			}
+			if left == 0 {
+				return
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("%d of %d servers still listed %s after delete", left, len(ids), timeout)
+			}
+		} else if ctx.Err() != nil {
+			t.Fatalf("listing servers: %v", errors.Join(err, xerr))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

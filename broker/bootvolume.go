@@ -184,6 +184,9 @@ func (b *Broker) attachBootVolume(ctx context.Context, req CreateRequest, s *reg
 	slices.SortStableFunc(order, func(x, y int) int {
 		return bootRank(req.BootVolume.Devices[x].BootIndex) - bootRank(req.BootVolume.Devices[y].BootIndex)
 	})
+	if err := b.checkBootVolumeClouds(ctx, vs, s, req.BootVolume.Devices); err != nil {
+		return err
+	}
 	var made, attached []string
 	var atts []VolumeAttachment
 	defer func() {
@@ -227,6 +230,9 @@ func (b *Broker) attachBootVolume(ctx context.Context, req CreateRequest, s *reg
 			return err
 		}
 		attached = append(attached, id)
+		if otherCloud(s, vol) {
+			return bootCloudMismatch(op, s, vol)
+		}
 		device := d.DeviceName
 		if d.BootIndex == 0 {
 			if !vol.Bootable {
@@ -257,6 +263,43 @@ func (b *Broker) attachBootVolume(ctx context.Context, req CreateRequest, s *reg
 	return nil
 }
 
+// checkBootVolumeClouds refuses, before any volume is made or reserved,
+// existing volumes of the mapping that another cloud than the server's
+// holds (when the volume service can read volumes; otherwise each reserved
+// volume is checked as it is reserved).
+func (b *Broker) checkBootVolumeClouds(ctx context.Context, vs Volumes, s *registry.Server, devs []BlockDevice) error {
+	const op = "CreateServers"
+	vr, ok := vs.(VolumeReader)
+	if !ok {
+		return nil
+	}
+	for _, d := range devs {
+		if d.Source != SourceVolume {
+			continue
+		}
+		v, err := vr.Volume(ctx, s.ProjectID, d.UUID)
+		var we *wire.Error
+		if errors.As(err, &we) && we.Status == http.StatusNotFound {
+			return invalid(op, "Block Device Mapping is Invalid: failed to get volume %s.", d.UUID)
+		}
+		if err != nil {
+			return err
+		}
+		if otherCloud(s, v) {
+			return bootCloudMismatch(op, s, v)
+		}
+	}
+	return nil
+}
+
+// bootCloudMismatch is Nova's 400 for a server created with a volume of
+// another zone ([cinder]cross_az_attach = False): here, of another cloud.
+func bootCloudMismatch(op string, s *registry.Server, v *blockstorage.Volume) error {
+	serverZone, volumeZone := zonesOf(s, v)
+	return invalid(op, "The availability zone between the server and its attached volumes do not match: "+
+		"Server and volumes are not in the same availability zone. Server is in: %s. Volumes are in: %s.", serverZone, volumeZone)
+}
+
 // bootRank orders devices by boot index, the unbootable ones last.
 func bootRank(i int) int {
 	if i < 0 {
@@ -273,8 +316,10 @@ func (b *Broker) makeVolume(ctx context.Context, req CreateRequest, s *registry.
 	if !ok {
 		return proxies.Errorf(proxies.ErrNotSupported, op, "Block device mappings that create or delete volumes are not available in this cloud.")
 	}
+	// The volume is made in the server's zone (as Nova does with
+	// [cinder]cross_az_attach = False), so in the server's cloud.
 	spec := blockstorage.ServerVolumeSpec{ID: id, ProjectID: s.ProjectID, UserID: req.UserID, IsAdmin: req.IsAdmin,
-		Name: bdmVolumeName(s.ID, d), SizeGB: d.SizeGB, VolumeType: d.VolumeType}
+		Name: bdmVolumeName(s.ID, d), SizeGB: d.SizeGB, VolumeType: d.VolumeType, AvailabilityZone: s.AvailabilityZone}
 	switch d.Source {
 	case SourceImage:
 		spec.ImageID = d.UUID

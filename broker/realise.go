@@ -239,7 +239,70 @@ func (b *Broker) ensureNetwork(ctx context.Context, be proxies.Backend, ns Netwo
 	if _, err := be.Networks().EnsureNetwork(ctx, spec); err != nil {
 		return err
 	}
-	return b.markRealised(ctx, spec.ProjectID, realNetwork, id, be.Name())
+	added, err := b.reg.Client().SAdd(ctx, realisedKey(spec.ProjectID, realNetwork, id), be.Name()).Result()
+	if err != nil {
+		return err
+	}
+	if added == 1 {
+		b.realiseRouters(ctx, be, spec)
+	}
+	return nil
+}
+
+// kindRouter is the registry kind of gateway/network's router records.
+const kindRouter registry.Kind = "router"
+
+// routerLinks is the part of gateway/network's router record that names
+// the networks a router touches: its gateway's network, and the subnets of
+// its interfaces.
+type routerLinks struct {
+	ID        string `json:"id"`
+	ProjectID string `json:"project_id"`
+	Gateway   *struct {
+		NetworkID string `json:"network_id"`
+	} `json:"external_gateway_info"`
+	Interfaces []routerItf `json:"interfaces"`
+}
+
+// routerItf is one interface of a router record.
+type routerItf struct {
+	SubnetID string `json:"subnet_id"`
+}
+
+// on reports whether the router has its gateway on network id or an
+// interface on one of its subnets.
+func (r *routerLinks) on(id string, subnets map[string]bool) bool {
+	if r.Gateway != nil && r.Gateway.NetworkID == id {
+		return true
+	}
+	return slices.ContainsFunc(r.Interfaces, func(i routerItf) bool { return subnets[i.SubnetID] })
+}
+
+// realiseRouters pushes to be, which has just been given network n, every
+// router with an interface or its gateway on n (of any project: shared and
+// external networks carry other projects' routers). A router made before
+// any server used the cloud is otherwise never realised there, and the
+// floating IPs behind it could not be associated. Called before the
+// server that realised n is built, so before its floating IPs are pushed;
+// a failed push is left pending for the sync loop like any other.
+func (b *Broker) realiseRouters(ctx context.Context, be proxies.Backend, n proxies.NetworkSpec) {
+	if _, ok := proxies.RoutersOf(be); !ok {
+		return
+	}
+	subnets := make(map[string]bool, len(n.Subnets))
+	for _, sn := range n.Subnets {
+		subnets[sn.ID] = true
+	}
+	routers, err := registry.NewCollection[routerLinks](b.reg, kindRouter, nil).List(ctx, "*", registry.Page{})
+	if err != nil {
+		b.log.Warn("list routers to realise with a network", "network", n.ID, "cloud", be.Name(), "err", err)
+		return
+	}
+	for _, r := range routers {
+		if r.on(n.ID, subnets) {
+			b.pushTo(ctx, be.Name(), realRouter, r.ProjectID, r.ID)
+		}
+	}
 }
 
 // ensureGroup realises group id in be, after the groups its rules name as

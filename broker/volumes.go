@@ -24,6 +24,16 @@ type Volumes interface {
 	Detach(ctx context.Context, projectID, volumeID, serverID string) (*blockstorage.Volume, error)
 }
 
+// VolumeReader is the optional part of Volumes that reads a volume without
+// changing it, so that an attach the server's cloud cannot honour is
+// refused before anything is reserved. gateway/blockstorage implements it;
+// without it the same check runs on the reserved volume, which is then
+// given back.
+type VolumeReader interface {
+	// Volume reads a volume of projectID (Cinder's 404 when it has none).
+	Volume(ctx context.Context, projectID, volumeID string) (*blockstorage.Volume, error)
+}
+
 // KindServerVolumes is the registry kind of a server's volume attachments:
 // one record per server (same project and id as the server), changed only
 // with compare-and-set.
@@ -183,7 +193,21 @@ func (b *Broker) AttachVolume(ctx context.Context, c Caller, id string, req Atta
 	if slices.ContainsFunc(list, func(a VolumeAttachment) bool { return a.VolumeID == req.VolumeID }) {
 		return VolumeAttachment{}, invalid(op, "Invalid volume: volume %s already attached", req.VolumeID)
 	}
-	if _, err := vs.ReserveAttach(ctx, s.ProjectID, req.VolumeID, id); err != nil {
+	if vr, ok := vs.(VolumeReader); ok {
+		v, err := vr.Volume(ctx, s.ProjectID, req.VolumeID)
+		if err != nil {
+			return VolumeAttachment{}, err
+		}
+		if err := attachCloudMismatch(op, s, v); err != nil {
+			return VolumeAttachment{}, err
+		}
+	}
+	reserved, err := vs.ReserveAttach(ctx, s.ProjectID, req.VolumeID, id)
+	if err != nil {
+		return VolumeAttachment{}, err
+	}
+	if err := attachCloudMismatch(op, s, reserved); err != nil {
+		b.giveBack(ctx, vs, s, req.VolumeID)
 		return VolumeAttachment{}, err
 	}
 	vol, err := vs.CompleteAttach(ctx, s.ProjectID, req.VolumeID, id, req.Device)
@@ -219,6 +243,34 @@ func (b *Broker) AttachVolume(ctx context.Context, c Caller, id string, req Atta
 	ref := b.logAction(ctx, c, s, "attach_volume")
 	b.finishAction(context.WithoutCancel(ctx), ref, false)
 	return att, nil
+}
+
+// otherCloud reports whether volume v is held by another cloud than server
+// s's. A volume is attached by its own cloud's driver, which can only reach
+// servers of that cloud. An unknown placement on either side is left to
+// the attach itself, which fails without one.
+func otherCloud(s *registry.Server, v *blockstorage.Volume) bool {
+	return v != nil && v.Routing.Cloud != "" && s.Routing.Cloud != "" && v.Routing.Cloud != s.Routing.Cloud
+}
+
+// attachCloudMismatch is Nova's answer (with [cinder]cross_az_attach =
+// False) to attaching a volume of another cloud: 400 InvalidVolume.
+func attachCloudMismatch(op string, s *registry.Server, v *blockstorage.Volume) error {
+	if !otherCloud(s, v) {
+		return nil
+	}
+	serverZone, volumeZone := zonesOf(s, v)
+	return invalid(op, "Invalid volume: Instance %s and volume %s are not in the same availability_zone. Instance is in %s. Volume is in %s",
+		s.ID, v.ID, serverZone, volumeZone)
+}
+
+// zonesOf names the zones of a server and a volume of different clouds, by
+// cloud as well when two clouds use the same zone name.
+func zonesOf(s *registry.Server, v *blockstorage.Volume) (string, string) {
+	if s.AvailabilityZone == v.AvailabilityZone {
+		return s.AvailabilityZone + " (cloud " + s.Routing.Cloud + ")", v.AvailabilityZone + " (cloud " + v.Routing.Cloud + ")"
+	}
+	return s.AvailabilityZone, v.AvailabilityZone
 }
 
 // giveBack detaches (or unreserves) a volume after a failed attach.
@@ -295,3 +347,5 @@ func (b *Broker) releaseVolumes(ctx context.Context, s *registry.Server) {
 		b.log.Error("drop volume attachments", "server", s.ID, "err", err)
 	}
 }
+
+var _ VolumeReader = (*blockstorage.Service)(nil)

@@ -316,3 +316,14 @@ func (s *Service) transitionVolume(ctx context.Context, projectID, volumeID stri
 }
 
 var errUnchanged = errors.New("blockstorage: no change")
+
+// Volume reads a volume of projectID without changing it (Cinder's 404
+// when the project has none), so that Nova's attach can check where the
+// volume lives before it reserves it.
+func (s *Service) Volume(ctx context.Context, projectID, volumeID string) (*Volume, error) {
+	v, err := s.volumes.Get(ctx, projectID, volumeID)
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil, wire.NotFound("Volume %s could not be found.", volumeID)
+	}
+	return v, err
+}

@@ -45,7 +45,7 @@ func newCinderEnv(t *testing.T) *cinderEnv {
 	size := int64(13 << 20)
 	images := brokertest.NewImages(&registry.Image{ID: imageID, Name: "cirros", Status: "active", Visibility: "public",
 		DiskFormat: "qcow2", ContainerFormat: "bare", Size: &size})
-	cinder := blockstorage.New(reg, images, map[string]proxies.Backend{"local": pool}, blockstorage.Options{})
+	cinder := blockstorage.New(reg, images, map[string]proxies.Backend{"sim": pool}, blockstorage.Options{})
 	h.b.SetVolumes(cinder)
 	g := gateway.New(slog.New(slog.DiscardHandler), principals)
 	g.Mount(cinder)

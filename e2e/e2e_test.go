@@ -27,7 +27,15 @@ var dev struct {
 	dataDir    string
 	log        string
 	cmd        *exec.Cmd
+	// bin is the built canopy binary and tmp the run's scratch directory,
+	// for tests that start a gateway of their own (clouds_test.go).
+	bin string
+	tmp string
 }
+
+// atExit holds the stops of what tests start lazily (a second gateway);
+// run calls them, last first, after the tests.
+var atExit []func()
 
 const openstackBin = "/usr/bin/openstack"
 
@@ -58,7 +66,13 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(tmp)
+	defer func() {
+		for i := len(atExit) - 1; i >= 0; i-- {
+			atExit[i]()
+		}
+	}()
 	bin := filepath.Join(tmp, "canopy")
+	dev.bin, dev.tmp = bin, tmp
 	build := exec.Command("go", "build", "-o", bin, "../cmd/canopy")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -164,10 +178,17 @@ func osc(t *testing.T, cloud string, args ...string) string {
 // oscErr runs openstackclient and returns its combined output and error.
 func oscErr(t *testing.T, cloud string, args ...string) (string, error) {
 	t.Helper()
+	return oscWith(t, dev.cloudsYAML, cloud, args...)
+}
+
+// oscWith runs openstackclient with the clouds.yaml at cloudsYAML (that of
+// another gateway than dev) and returns its combined output and error.
+func oscWith(t *testing.T, cloudsYAML, cloud string, args ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, openstackBin, append([]string{"--os-cloud", cloud}, args...)...)
-	cmd.Env = append(os.Environ(), "OS_CLIENT_CONFIG_FILE="+dev.cloudsYAML)
+	cmd.Env = append(os.Environ(), "OS_CLIENT_CONFIG_FILE="+cloudsYAML)
 	for _, k := range []string{"OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD", "OS_PROJECT_NAME", "OS_CLOUD", "OS_TOKEN"} {
 		cmd.Env = append(cmd.Env, k+"=")
 	}

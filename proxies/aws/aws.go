@@ -111,6 +111,7 @@ type Backend struct {
 	zones    []string // available zones, cached
 	zonesAt  time.Time
 	vpcMu    sync.Mutex // serialises the per-project VPC ensure
+	subnetMu sync.Mutex // serialises subnet find-then-create in this process
 	tasksMu  sync.Mutex
 	tasks    map[string]string // top server id → background task (resize_migrating, rebooting_hard)
 	startsMu sync.Mutex

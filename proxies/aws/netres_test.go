@@ -3,6 +3,7 @@ package aws
 import (
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 
 	awsv2 "github.com/aws/aws-sdk-go-v2/aws"
@@ -232,5 +233,30 @@ func TestRouterAndFloatingIP(t *testing.T) {
 		if err := b.DeleteRouter(ctx, router.ID); err != nil {
 			t.Fatalf("DeleteRouter: %v", err)
 		}
+	}
+}
+
+// TestEnsureNetworkConcurrently: many servers built at once on a new network
+// all ensure it; every ensure succeeds and one subnet is made.
+func TestEnsureNetworkConcurrently(t *testing.T) {
+	b := newMotoBackend(t, "aws-race", nil)
+	raw := rawEC2(t)
+	ctx := t.Context()
+	spec := proxies.NetworkSpec{ID: "net-r", ProjectID: "proj-r", Name: "r",
+		Subnets: []proxies.SubnetSpec{{ID: "sub-r", CIDR: "10.0.9.0/24", IPVersion: 4}}}
+	errs := make([]error, 12)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = b.Networks().EnsureNetwork(ctx, spec) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("ensure #%d: %v", i, err)
+		}
+	}
+	subs, err := raw.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []types.Filter{filter("tag:"+tagID, "sub-r")}})
+	if err != nil || len(subs.Subnets) != 1 {
+		t.Fatalf("subnets tagged sub-r: %d, %v; want exactly 1", len(subs.Subnets), err)
 	}
 }

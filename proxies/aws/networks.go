@@ -112,6 +112,11 @@ func (d networkDriver) EnsureNetwork(ctx context.Context, spec proxies.NetworkSp
 	if err != nil {
 		return proxies.NetworkStatus{}, err
 	}
+	// Many servers built at once on a new network all ensure it: find and
+	// create under one lock here, and treat another process's concurrent
+	// create (InvalidSubnet.Conflict) as found.
+	b.subnetMu.Lock()
+	defer b.subnetMu.Unlock()
 	for _, sn := range spec.Subnets {
 		if s, err := b.findSubnet(ctx, op, sn.ID); err != nil || s != nil {
 			if err != nil {
@@ -130,6 +135,11 @@ func (d networkDriver) EnsureNetwork(ctx context.Context, spec proxies.NetworkSp
 			AvailabilityZone: awsv2.String(zones[0]),
 			TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeSubnet,
 				Tags: tagList(tagID, sn.ID, tagNetwork, spec.ID, tagProject, spec.ProjectID, tagCloud, b.name, "Name", spec.Name)}}})
+		if err != nil && isCode(err, "InvalidSubnet.Conflict") {
+			if s, ferr := b.findSubnet(ctx, op, sn.ID); ferr == nil && s != nil {
+				continue // made by a concurrent ensure
+			}
+		}
 		if err != nil {
 			return proxies.NetworkStatus{}, mapErr(op, err)
 		}

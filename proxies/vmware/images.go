@@ -156,7 +156,11 @@ func (b *Backend) createTemplateVM(ctx context.Context, op, name string, spec pr
 	if err != nil {
 		return nil, wrapErr(op, err)
 	}
-	return object.NewVirtualMachine(b.vc, info.Result.(types.ManagedObjectReference)), nil
+	ref, ok := info.Result.(types.ManagedObjectReference)
+	if !ok {
+		return nil, proxies.Errorf(proxies.ErrUnavailable, op, "creating the template of image %s finished without naming its VM", spec.ID)
+	}
+	return object.NewVirtualMachine(b.vc, ref), nil
 }
 
 // upload is a PUT of n bytes.

@@ -175,7 +175,17 @@ func (s *servers) CreateServer(ctx context.Context, spec proxies.ServerSpec) (pr
 		}
 		return proxies.ServerStatus{}, wrapErr(op, err)
 	}
-	return b.finishBuild(ctx, op, object.NewVirtualMachine(b.vc, info.Result.(types.ManagedObjectReference)), spec)
+	ref, ok := info.Result.(types.ManagedObjectReference)
+	if !ok {
+		// The clone task ended without naming its VM (vcsim does this when
+		// a concurrent lookup races the clone): find it by its top id.
+		vm, _, ferr := b.findVM(ctx, op, spec.ID)
+		if ferr != nil || vm == nil {
+			return proxies.ServerStatus{}, proxies.Errorf(proxies.ErrUnavailable, op, "the clone of server %s finished without naming its VM", spec.ID)
+		}
+		return b.finishBuild(ctx, op, vm, spec)
+	}
+	return b.finishBuild(ctx, op, object.NewVirtualMachine(b.vc, ref), spec)
 }
 
 // finishBuild shapes a cloned VM and powers it on. Shaping is idempotent

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
@@ -60,6 +61,22 @@ func (b *Backend) findByName(ctx context.Context, op, name, key, want, kind stri
 			return nil, nil, notFound(op, kind, want)
 		}
 		return nil, nil, wrapErr(op, err)
+	}
+	// A VM that has our name but no id yet is being made by a concurrent
+	// create (another request or gateway): its clone writes the config
+	// when it completes. Wait a little for it rather than refusing.
+	for wait := 50 * time.Millisecond; extra(&m, key) == "" && wait < 5*time.Second; wait *= 2 {
+		select {
+		case <-ctx.Done():
+			return nil, nil, wrapErr(op, ctx.Err())
+		case <-time.After(wait):
+		}
+		if err := vm.Properties(ctx, vm.Reference(), vmProps, &m); err != nil {
+			if isFault[*types.ManagedObjectNotFound](err) {
+				return nil, nil, notFound(op, kind, want)
+			}
+			return nil, nil, wrapErr(op, err)
+		}
 	}
 	if extra(&m, key) != want {
 		return nil, nil, errorf(proxies.ErrConflict, op, nil, "a VM named %s exists in vCenter but is not Canopy's %s %s", name, kind, want)

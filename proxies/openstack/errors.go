@@ -29,6 +29,7 @@ func wrap(op string, err error) error {
 	return e
 }
 
+//lint:ignore ST1008 the first result is the typed kind (a sentinel), not a failure of classify
 func classify(err error) (error, string) {
 	var code gophercloud.ErrUnexpectedResponseCode
 	if errors.As(err, &code) {

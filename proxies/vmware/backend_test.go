@@ -331,6 +331,7 @@ func countCards(t *testing.T, vm *object.VirtualMachine, mac string) int {
 func TestErrorMapping(t *testing.T) {
 	soapFault := func(f types.BaseMethodFault) error {
 		return soap.WrapSoapFault(&soap.Fault{Code: "ServerFaultCode", String: "x", Detail: struct {
+			//lint:ignore SA5008 typeattr is govmomi's own XML option (its soap.Fault declares the same field)
 			Fault types.AnyType `xml:",any,typeattr"`
 		}{Fault: f}})
 	}

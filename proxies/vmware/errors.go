@@ -28,6 +28,8 @@ func wrapErr(op string, err error) error {
 }
 
 // classify picks the typed kind and a safe message for err.
+//
+//lint:ignore ST1008 the first result is the typed kind (a sentinel), not a failure of classify
 func classify(err error) (error, string) {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return proxies.ErrUnavailable, "vCenter did not answer in time"
@@ -52,6 +54,8 @@ func classify(err error) (error, string) {
 
 // classifyFault maps a vSphere fault. Specific faults come before the
 // families they belong to (InvalidPowerState is an InvalidState).
+//
+//lint:ignore ST1008 the first result is the typed kind (a sentinel), not a failure of classifyFault
 func classifyFault(f types.BaseMethodFault) (error, string) {
 	switch f.(type) {
 	case *types.ManagedObjectNotFound, *types.NotFound, *types.FileNotFound:

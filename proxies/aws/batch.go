@@ -183,6 +183,9 @@ func (b *Backend) launchGroup(ctx context.Context, op string, group []proxies.Se
 		}
 		out, err := b.ec2.RunInstances(ctx, in)
 		if err != nil {
+			if amiGone(err) {
+				b.forgetAMI(group[0].ImageID)
+			}
 			return nil, nil, mapErr(op, err)
 		}
 		insts = out.Instances

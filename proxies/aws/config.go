@@ -38,7 +38,8 @@ type Config struct {
 	// cheapest type that fits a flavor (overrides the built-in table).
 	PriceTable map[string]float64 `yaml:"price_table"`
 	// AMIMap maps a top image id to an AMI. An image in it is never
-	// uploaded: ImportImage reuses the AMI.
+	// uploaded: ImportImage reuses the AMI (the others are imported
+	// through ImageBucket).
 	AMIMap map[string]string `yaml:"ami_map"`
 	// VPCCIDR is the primary CIDR of the VPC made for each project (default
 	// 10.0.0.0/16). Subnets outside it are added as secondary CIDR blocks.
@@ -59,8 +60,24 @@ type Config struct {
 	// (defaults 4096 MB per vCPU and 16384 GB per zone).
 	RAMPerVCPUMB  int `yaml:"ram_per_vcpu_mb"`
 	DiskGBPerZone int `yaml:"disk_gb_per_zone"`
-	// CallTimeout bounds every single EC2 call (default 30s).
+	// ImageBucket is the S3 bucket image bytes are uploaded to for VM
+	// Import (created when missing). Without it only ami_map images and
+	// server snapshots exist on this cloud: importing image bytes answers
+	// "not supported" naming this key.
+	ImageBucket string `yaml:"image_bucket"`
+	// ImportRole is the IAM service role VM Import uses to read the bucket
+	// (default: AWS's default, vmimport).
+	ImportRole string `yaml:"import_role"`
+	// ImportTimeout bounds one image import: upload, conversion and AMI
+	// registration (default 2h).
+	ImportTimeout time.Duration `yaml:"import_timeout"`
+	// CallTimeout bounds each attempt of an EC2 call: the request and its
+	// answer, not the wait for a request token (default 30s).
 	CallTimeout time.Duration `yaml:"call_timeout"`
+	// RateWaitTimeout bounds the wait for a token of the client-side
+	// request buckets before each attempt (default 60s); a call that waits
+	// longer answers "unavailable", and waits over a second are logged.
+	RateWaitTimeout time.Duration `yaml:"rate_wait_timeout"`
 	// MaxAttempts is how many times the SDK tries a throttled or failed
 	// call (default 5).
 	MaxAttempts int `yaml:"max_attempts"`
@@ -70,6 +87,13 @@ type Config struct {
 
 	// maxBackoff caps the retryer's backoff (tests shorten it).
 	maxBackoff time.Duration
+	// importPoll is how often an import task is polled (default 10s;
+	// SimConfig shortens it).
+	importPoll time.Duration
+	// simVMImport puts the simulated VM Import (vmimportsim.go) in front
+	// of the EC2 client: set by SimConfig only, for moto, which has no
+	// VM Import.
+	simVMImport bool
 }
 
 // Defaults applied by SetDefaults.
@@ -79,6 +103,8 @@ const (
 	DefaultRAMPerVCPUMB = 4096
 	DefaultDiskGBPerAZ  = 16384
 	DefaultCallTimeout  = 30 * time.Second
+	DefaultRateWait     = 60 * time.Second
+	DefaultImportTime   = 2 * time.Hour
 	DefaultMaxAttempts  = 5
 )
 
@@ -98,6 +124,15 @@ func (c *Config) SetDefaults() {
 	}
 	if c.CallTimeout == 0 {
 		c.CallTimeout = DefaultCallTimeout
+	}
+	if c.RateWaitTimeout == 0 {
+		c.RateWaitTimeout = DefaultRateWait
+	}
+	if c.ImportTimeout == 0 {
+		c.ImportTimeout = DefaultImportTime
+	}
+	if c.importPoll == 0 {
+		c.importPoll = 10 * time.Second
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = DefaultMaxAttempts
@@ -161,8 +196,26 @@ func (c *Config) Validate() error {
 	if c.VCPUQuota < 0 || c.RAMPerVCPUMB < 0 || c.DiskGBPerZone < 0 {
 		bad("vcpu_quota", "vcpu_quota, ram_per_vcpu_mb and disk_gb_per_zone must not be negative")
 	}
-	if c.CallTimeout < 0 || c.MaxAttempts < 0 || c.RateScale < 0 {
-		bad("call_timeout", "call_timeout, max_attempts and rate_scale must not be negative")
+	if c.CallTimeout < 0 || c.MaxAttempts < 0 || c.RateScale < 0 || c.RateWaitTimeout < 0 || c.ImportTimeout < 0 {
+		bad("call_timeout", "call_timeout, rate_wait_timeout, import_timeout, max_attempts and rate_scale must not be negative")
+	}
+	if c.ImageBucket != "" && !validBucket(c.ImageBucket) {
+		bad("image_bucket", "%q is not an S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit", c.ImageBucket)
 	}
 	return errors.Join(errs...)
+}
+
+// validBucket reports whether name follows S3's bucket naming rules (the
+// subset that matters for a config check).
+func validBucket(name string) bool {
+	if len(name) < 3 || len(name) > 63 {
+		return false
+	}
+	for i, r := range name {
+		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9'
+		if !ok && (i == 0 || i == len(name)-1 || (r != '-' && r != '.')) {
+			return false
+		}
+	}
+	return true
 }

@@ -27,6 +27,9 @@ func TestConfigValidate(t *testing.T) {
 		{"bad ami", func(c *Config) { c.AMIMap = map[string]string{"img": "ubuntu"} }, "aws.ami_map"},
 		{"bad subnet", func(c *Config) { c.SubnetMap = map[string]string{"sn": "10.0.0.0/24"} }, "aws.subnet_map"},
 		{"negative quota", func(c *Config) { c.VCPUQuota = -1 }, "aws.vcpu_quota"},
+		{"image bucket", func(c *Config) { c.ImageBucket = "canopy-images.eu-1" }, ""},
+		{"bad image bucket", func(c *Config) { c.ImageBucket = "Canopy_Images" }, "aws.image_bucket"},
+		{"negative rate wait", func(c *Config) { c.RateWaitTimeout = -time.Second }, "aws.call_timeout"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -50,7 +53,8 @@ func TestConfigValidate(t *testing.T) {
 func TestConfigDefaults(t *testing.T) {
 	var c Config
 	c.SetDefaults()
-	if c.VPCCIDR != DefaultVPCCIDR || c.VCPUQuota != DefaultVCPUQuota || c.CallTimeout != DefaultCallTimeout || c.MaxAttempts != DefaultMaxAttempts || c.RateScale != 1 {
+	if c.VPCCIDR != DefaultVPCCIDR || c.VCPUQuota != DefaultVCPUQuota || c.CallTimeout != DefaultCallTimeout || c.MaxAttempts != DefaultMaxAttempts || c.RateScale != 1 ||
+		c.RateWaitTimeout != DefaultRateWait || c.ImportTimeout != DefaultImportTime {
 		t.Errorf("SetDefaults = %+v", c)
 	}
 }

@@ -103,16 +103,23 @@ func (m *Moto) Stop() {
 // SimRegion is the region DevSim's configuration uses.
 const SimRegion = "us-east-1"
 
+// SimImageBucket is the S3 bucket (in moto) SimConfig imports images
+// through.
+const SimImageBucket = "canopy-sim-images"
+
 // SimConfig returns a Config for the moto server at endpoint: a static
-// key whose secret (moto checks none) is written to a file under dir, and
-// every image id of imageIDs mapped to one of moto's stock AMIs.
+// key whose secret (moto checks none) is written to a file under dir,
+// every image id of imageIDs mapped to one of moto's stock AMIs, and image
+// import through SimImageBucket and the simulated VM Import of
+// vmimportsim.go (moto has none).
 func SimConfig(ctx context.Context, endpoint, dir string, imageIDs ...string) (Config, error) {
 	secret := filepath.Join(dir, "aws-sim-secret")
 	if err := os.WriteFile(secret, []byte("moto-does-not-check\n"), 0o600); err != nil {
 		return Config{}, err
 	}
 	cfg := Config{Region: SimRegion, Endpoint: endpoint, AccessKeyID: "AKIACANOPYSIM",
-		SecretAccessKeyFrom: "file:" + secret, AMIMap: map[string]string{}}
+		SecretAccessKeyFrom: "file:" + secret, AMIMap: map[string]string{},
+		ImageBucket: SimImageBucket, simVMImport: true, importPoll: 10 * time.Millisecond}
 	if len(imageIDs) > 0 {
 		c := ec2.New(ec2.Options{Region: SimRegion, BaseEndpoint: awsv2.String(endpoint),
 			Credentials: credentials.NewStaticCredentialsProvider("AKIACANOPYSIM", "moto", "")})

@@ -95,6 +95,12 @@ func mapErr(op string, err error) error {
 		e.Cause = err
 		return e
 	}
+	var rw *rateWaitError
+	if errors.As(err, &rw) {
+		e := proxies.Errorf(proxies.ErrUnavailable, op, "AWS is throttled: no request token within the configured wait")
+		e.Cause = err
+		return e
+	}
 	var ne net.Error
 	msg := "AWS did not answer in time"
 	switch {

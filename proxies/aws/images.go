@@ -11,8 +11,8 @@ import (
 )
 
 // imageDriver keeps Canopy images as AMIs: ami_map entries (reused, never
-// deregistered) and the AMIs of server snapshots (tagged canopy:id).
-// Uploading image bytes (S3 + ImportImage) is declared unsupported.
+// deregistered), the AMIs of server snapshots and of imported images (both
+// tagged canopy:id).
 type imageDriver struct{ b *Backend }
 
 // findImage returns this cloud's AMI tagged with top id, or nil.
@@ -59,16 +59,46 @@ func (b *Backend) lookupImage(ctx context.Context, op, id string) (*types.Image,
 	return b.findImage(ctx, op, id)
 }
 
-// amiFor is the AMI a server of top image id boots.
+// amiFor is the AMI a server of top image id boots. The answer is cached
+// (a create resolves the image once per image, not twice per server);
+// forgetAMI drops it when EC2 answers that the AMI is gone.
 func (b *Backend) amiFor(ctx context.Context, op, id string) (string, error) {
+	b.amiMu.Lock()
+	ami, ok := b.amis[id]
+	b.amiMu.Unlock()
+	if ok {
+		return ami, nil
+	}
 	img, err := b.lookupImage(ctx, op, id)
 	if err != nil {
 		return "", err
 	}
 	if img == nil {
-		return "", proxies.Errorf(proxies.ErrNotFound, op, "image %s has no AMI in AWS cloud %s; map it in aws.ami_map", id, b.name)
+		return "", proxies.Errorf(proxies.ErrNotFound, op, "image %s has no AMI in AWS cloud %s; import it (aws.image_bucket) or map it in aws.ami_map", id, b.name)
 	}
-	return awsv2.ToString(img.ImageId), nil
+	ami = awsv2.ToString(img.ImageId)
+	if img.State == types.ImageStateAvailable {
+		b.amiMu.Lock()
+		if b.amis == nil {
+			b.amis = map[string]string{}
+		}
+		b.amis[id] = ami
+		b.amiMu.Unlock()
+	}
+	return ami, nil
+}
+
+// forgetAMI drops the cached AMI of top image id.
+func (b *Backend) forgetAMI(id string) {
+	b.amiMu.Lock()
+	delete(b.amis, id)
+	b.amiMu.Unlock()
+}
+
+// amiGone reports whether err says the AMI a call named does not exist or
+// cannot be used any more (deregistered, not yet available).
+func amiGone(err error) bool {
+	return isCode(err, "InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidAMIID.Malformed")
 }
 
 func (b *Backend) imageLocation(ami string) string { return "ec2://" + b.cfg.Region + "/" + ami }
@@ -85,17 +115,19 @@ func (b *Backend) imageStatus(id string, img *types.Image) proxies.ImageStatus {
 }
 
 // ImportImage reuses the ami_map AMI or an AMI this cloud already made for
-// spec.ID; uploading the bytes is not supported (ErrNotSupported), so data is
-// never read.
-func (d imageDriver) ImportImage(ctx context.Context, spec proxies.ImageSpec, _ proxies.ImageReader) (proxies.ImageStatus, error) {
+// spec.ID; else it imports the bytes (imports.go: S3 upload, ImportSnapshot,
+// RegisterImage).
+func (d imageDriver) ImportImage(ctx context.Context, spec proxies.ImageSpec, data proxies.ImageReader) (proxies.ImageStatus, error) {
 	const op = "ImportImage"
+	if spec.ID == "" {
+		return proxies.ImageStatus{}, proxies.Errorf(proxies.ErrInvalid, op, "the image has no id")
+	}
 	img, err := d.b.lookupImage(ctx, op, spec.ID)
 	if err != nil {
 		return proxies.ImageStatus{}, err
 	}
 	if img == nil {
-		return proxies.ImageStatus{}, proxies.Errorf(proxies.ErrNotSupported, op,
-			"image %s has no ami_map entry in AWS cloud %s, and uploading image bytes (S3 + VM Import) is not supported; map it to an AMI in aws.ami_map", spec.ID, d.b.name)
+		return d.b.importImage(ctx, spec, data)
 	}
 	return d.b.imageStatus(spec.ID, img), nil
 }
@@ -119,9 +151,13 @@ func (d imageDriver) GetImage(ctx context.Context, id string) (proxies.ImageStat
 func (d imageDriver) DeleteImage(ctx context.Context, id string) error {
 	const op = "DeleteImage"
 	b := d.b
+	b.forgetAMI(id)
 	img, err := b.findImage(ctx, op, id)
-	if err != nil || img == nil {
+	if err != nil {
 		return err
+	}
+	if img == nil {
+		return b.deleteImportedSnapshots(ctx, op, id)
 	}
 	if _, err := b.ec2.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: img.ImageId}); err != nil && !isNotFound(err) {
 		return mapErr(op, err)
@@ -134,5 +170,5 @@ func (d imageDriver) DeleteImage(ctx context.Context, id string) error {
 			return mapErr(op, err)
 		}
 	}
-	return nil
+	return b.deleteImportedSnapshots(ctx, op, id)
 }

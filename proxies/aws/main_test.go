@@ -131,6 +131,9 @@ func rawEC2(t *testing.T) *ec2.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if sim, ok := b.ec2.(*vmImportSim); ok {
+		return sim.ec2API.(*ec2.Client)
+	}
 	return b.ec2.(*ec2.Client)
 }
 

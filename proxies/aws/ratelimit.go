@@ -2,6 +2,8 @@ package aws
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -116,12 +118,43 @@ func bucketsFor(key string, scale float64) accountBuckets {
 	return b
 }
 
-// rateLimit is the middleware that takes a token for every attempt.
-func rateLimit(b accountBuckets) middleware.FinalizeMiddleware {
+// slowWait is the token wait from which rateLimit logs it.
+const slowWait = time.Second
+
+// rateLimit is the middleware around every attempt of an EC2 call (it sits
+// after the retryer): it takes a token, waiting at most wait for it, then
+// gives the attempt itself callTimeout. The two are apart so that a call
+// queued behind a busy bucket is not cut short on the wire, and a stuck
+// bucket shows as such. Waits of slowWait or more are logged.
+func rateLimit(b accountBuckets, wait, callTimeout time.Duration, log *slog.Logger) middleware.FinalizeMiddleware {
 	return middleware.FinalizeMiddlewareFunc("CanopyRateLimit", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-		if err := b[classOf(middleware.GetOperationName(ctx))].Wait(ctx); err != nil {
+		op := middleware.GetOperationName(ctx)
+		start := time.Now()
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		err := b[classOf(op)].Wait(wctx)
+		cancel()
+		if waited := time.Since(start); waited >= slowWait || err != nil {
+			log.Info("waited for an EC2 request token", "operation", op, "waited", waited.Round(time.Millisecond), "err", err)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				err = &rateWaitError{op: op, wait: wait}
+			}
 			return middleware.FinalizeOutput{}, middleware.Metadata{}, err
 		}
-		return next.HandleFinalize(ctx, in)
+		actx, acancel := context.WithTimeout(ctx, callTimeout)
+		defer acancel()
+		return next.HandleFinalize(actx, in)
 	})
+}
+
+// rateWaitError is a call that found no request token within
+// rate_wait_timeout. mapErr reports it as unavailable (throttled).
+type rateWaitError struct {
+	op   string
+	wait time.Duration
+}
+
+func (e *rateWaitError) Error() string {
+	return fmt.Sprintf("%s: no EC2 request token within rate_wait_timeout (%v)", e.op, e.wait)
 }

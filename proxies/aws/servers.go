@@ -157,6 +157,9 @@ func (d serverDriver) CreateServer(ctx context.Context, spec proxies.ServerSpec)
 	}
 	out, err := b.ec2.RunInstances(ctx, in)
 	if err != nil {
+		if amiGone(err) {
+			b.forgetAMI(spec.ImageID)
+		}
 		return proxies.ServerStatus{}, mapErr(op, err)
 	}
 	if len(out.Instances) == 0 {

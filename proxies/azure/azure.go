@@ -28,19 +28,26 @@
 //     (public IPs are Azure's). A security group is a network security
 //     group whose rules are rewritten to exactly the Canopy rules, with
 //     priorities allocated in rule-id order and a final deny-all in each
-//     direction (Neutron's default deny); a floating IP is a Standard
+//     direction (Neutron's default deny). A rule with a remote group names
+//     that group's application security group (canopy-asg-<id>, one per
+//     Canopy group; every NIC joins the groups of its security groups), so
+//     it admits exactly the members' NICs. A floating IP is a Standard
 //     static public IP whose address Azure assigns (PublicAddress).
+//   - A router is a route table canopy-rt-<top id> associated with the
+//     subnets of its interfaces; its extra routes go to a VirtualAppliance
+//     next hop and its external gateway is an explicit 0.0.0.0/0 →
+//     Internet route (routers.go).
+//   - An imported image is a managed image canopy-img-<top id> in the
+//     resource group <prefix>images, made from a managed disk the raw bytes
+//     were uploaded to as a fixed VHD page blob (images.go; qcow2, vmdk,
+//     vhd, vhdx and vdi are converted with qemu-img first).
 //
-// Declared unsupported, and why: image import (an upload needs a page-blob
-// VHD pipeline the proxy does not have yet; images come from image_map or
-// captures), routers (Azure routes between subnets of a vnet itself and
-// has no router object; route tables are not mapped yet), live migration,
-// NIC hot-plug (Azure needs the VM deallocated) and rebuild. A security
-// group rule with a remote group is realised with the VirtualNetwork
-// service tag, which is broader than the group; an ICMP rule with a type
-// or code, or a protocol NSGs cannot filter, answers ErrNotSupported. Azure
-// takes one NSG per NIC: a port with several groups gets a "set" NSG with
-// the union of their rules (sgsets.go).
+// Declared unsupported, and why: live migration, NIC hot-plug (Azure needs
+// the VM deallocated) and rebuild. An ICMP rule with a type or code, or a
+// protocol NSGs cannot filter, answers ErrNotSupported. Azure takes one
+// NSG per NIC: a port with several groups gets a "set" NSG with the union
+// of their rules (sgsets.go). Imported images are Linux (the contract's
+// ImageSpec carries no os_type).
 //
 // Every long-running operation (Begin*) is stepped with Poll and its resume
 // token kept in a TokenStore until it ends, so a gateway that restarts
@@ -104,6 +111,8 @@ type Backend struct {
 	nics     *armnetwork.InterfacesClient
 	nsgs     *armnetwork.SecurityGroupsClient
 	pips     *armnetwork.PublicIPAddressesClient
+	rts      *armnetwork.RouteTablesClient
+	asgs     *armnetwork.ApplicationSecurityGroupsClient
 	http     *http.Client
 	rgMu     sync.Mutex
 	rgDone   map[string]bool
@@ -186,6 +195,7 @@ func New(ctx context.Context, name string, cfg Config, log *slog.Logger, opts ..
 	b.vms, b.disks, b.snaps, b.images = cf.NewVirtualMachinesClient(), cf.NewDisksClient(), cf.NewSnapshotsClient(), cf.NewImagesClient()
 	b.skus, b.usage = cf.NewResourceSKUsClient(), cf.NewUsageClient()
 	b.vnets, b.nics, b.nsgs, b.pips = nf.NewVirtualNetworksClient(), nf.NewInterfacesClient(), nf.NewSecurityGroupsClient(), nf.NewPublicIPAddressesClient()
+	b.rts, b.asgs = nf.NewRouteTablesClient(), nf.NewApplicationSecurityGroupsClient()
 	return b, nil
 }
 
@@ -261,15 +271,15 @@ func (b *Backend) Name() string { return b.name }
 // Capabilities declares what the Azure proxy does (see the package doc).
 func (b *Backend) Capabilities() proxies.Capabilities {
 	return proxies.Capabilities{Servers: true, StartStop: true, Reboot: true, HardReboot: true, Snapshot: true,
-		ConsoleOutput: true, Resize: true, UserData: true, Keypairs: true, Images: false, Networks: true,
-		SecurityGroups: true, Routers: false, FloatingIPs: true, Volumes: true}
+		ConsoleOutput: true, Resize: true, UserData: true, Keypairs: true, Images: true, Networks: true,
+		SecurityGroups: true, Routers: true, FloatingIPs: true, Volumes: true}
 }
 
 // Servers returns the server driver.
 func (b *Backend) Servers() proxies.ServerDriver { return (*servers)(b) }
 
-// Images returns the image driver (import is not supported).
-func (b *Backend) Images() proxies.ImageDriver { return images{} }
+// Images returns the image driver: imports as managed images (images.go).
+func (b *Backend) Images() proxies.ImageDriver { return (*images)(b) }
 
 // Networks returns the network driver.
 func (b *Backend) Networks() proxies.NetworkDriver { return (*networks)(b) }
@@ -279,21 +289,6 @@ func (b *Backend) Inventory() proxies.InventoryDriver { return (*inventory)(b) }
 
 // Volumes returns the managed-disk driver.
 func (b *Backend) Volumes() proxies.VolumeDriver { return (*volumes)(b) }
-
-// images declares image import unsupported.
-type images struct{}
-
-func (images) ImportImage(context.Context, proxies.ImageSpec, proxies.ImageReader) (proxies.ImageStatus, error) {
-	return proxies.ImageStatus{}, proxies.Errorf(proxies.ErrNotSupported, "ImportImage", "the Azure cloud does not import image bytes; map the image in azure.image_map")
-}
-
-func (images) GetImage(context.Context, string) (proxies.ImageStatus, error) {
-	return proxies.ImageStatus{}, proxies.Errorf(proxies.ErrNotSupported, "GetImage", "the Azure cloud holds no imported images")
-}
-
-func (images) DeleteImage(context.Context, string) error {
-	return proxies.Errorf(proxies.ErrNotSupported, "DeleteImage", "the Azure cloud holds no imported images")
-}
 
 // callCtx bounds a whole backend operation.
 func (b *Backend) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -367,7 +367,7 @@ func TestNSGRules(t *testing.T) {
 		{ID: "b", Direction: "ingress", EtherType: "IPv4", Protocol: "tcp", PortMin: 22, PortMax: 22, RemoteIPPrefix: "192.0.2.0/24"},
 		{ID: "a", Direction: "ingress", EtherType: "IPv6", Protocol: "udp", PortMin: 1000, PortMax: 2000},
 		{ID: "c", Direction: "egress", EtherType: "IPv4"},
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,11 +394,17 @@ func TestNSGRules(t *testing.T) {
 				*p.DestinationAddressPrefix, *p.DestinationPortRange, *p.Priority, w)
 		}
 	}
+	grouped, err := nsgRules("t", []proxies.SecurityGroupRule{{ID: "g", Direction: "ingress", Protocol: "tcp", RemoteGroupID: "sg-2"}},
+		func(id string) (string, error) { return "/asg/" + id, nil })
+	if err != nil || grouped[0].Properties.SourceAddressPrefix != nil || len(grouped[0].Properties.SourceApplicationSecurityGroups) != 1 ||
+		*grouped[0].Properties.SourceApplicationSecurityGroups[0].ID != "/asg/sg-2" {
+		t.Errorf("a remote-group rule = %+v, %v; want its source to be the group's application security group only", grouped[0].Properties, err)
+	}
 	for _, bad := range []proxies.SecurityGroupRule{
 		{ID: "x", Direction: "ingress", Protocol: "sctp"},
 		{ID: "y", Direction: "ingress", Protocol: "icmp", PortMin: 8, PortMax: 0},
 	} {
-		if _, err := nsgRules("t", []proxies.SecurityGroupRule{bad}); !errors.Is(err, proxies.ErrNotSupported) {
+		if _, err := nsgRules("t", []proxies.SecurityGroupRule{bad}, nil); !errors.Is(err, proxies.ErrNotSupported) {
 			t.Errorf("nsgRules(%+v) = %v; want ErrNotSupported (never a rule silently dropped)", bad, err)
 		}
 	}

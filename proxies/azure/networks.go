@@ -18,6 +18,7 @@ import (
 func netName(id string) string { return "canopy-net-" + id }
 func sgName(id string) string  { return "canopy-sg-" + id }
 func fipName(id string) string { return "canopy-fip-" + id }
+func asgName(id string) string { return "canopy-asg-" + id }
 
 // defaultNetworkSpec is the network a server with no ports is put on.
 func defaultNetworkSpec() proxies.NetworkSpec {
@@ -47,6 +48,18 @@ func (b *Backend) ensureVNet(ctx context.Context, op, rg, loc, name string, spec
 	}
 	if len(space) == 0 {
 		return vnetStatus{}, proxies.Errorf(proxies.ErrNotSupported, op, "network %s has no IPv4 subnet; an Azure virtual network needs one", spec.ID)
+	}
+	// A router's route table is a property of the subnets: keep it.
+	if cur, err := b.vnets.Get(ctx, rg, name, nil); err == nil && cur.Properties != nil {
+		for _, old := range cur.Properties.Subnets {
+			for _, sn := range subnets {
+				if old.Name != nil && old.Properties != nil && strings.EqualFold(*old.Name, *sn.Name) {
+					sn.Properties.RouteTable = old.Properties.RouteTable
+				}
+			}
+		}
+	} else if err != nil && !isNotFound(err) {
+		return vnetStatus{}, mapErr(op, "could not read the virtual network", err)
 	}
 	v := armnetwork.VirtualNetwork{Location: &loc, Tags: tags, Properties: &armnetwork.VirtualNetworkPropertiesFormat{
 		AddressSpace: &armnetwork.AddressSpace{AddressPrefixes: space}, Subnets: subnets}}
@@ -124,7 +137,10 @@ func (b *Backend) nsgID(ctx context.Context, op, id string) (string, error) {
 
 // nsgRules translates Canopy rules to NSG rules: priorities from 100 in
 // rule-id order per direction, then a deny-all at 4096 in each direction.
-func nsgRules(op string, rules []proxies.SecurityGroupRule) ([]*armnetwork.SecurityRule, error) {
+// A rule with a remote group names that group's application security
+// group (asgOf gives its id) as its source (ingress) or destination
+// (egress), so it admits exactly the NICs of the group's members.
+func nsgRules(op string, rules []proxies.SecurityGroupRule, asgOf func(groupID string) (string, error)) ([]*armnetwork.SecurityRule, error) {
 	sorted := append([]proxies.SecurityGroupRule(nil), rules...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].ID < sorted[j].ID })
 	next := map[string]int32{"ingress": 100, "egress": 100}
@@ -161,20 +177,35 @@ func nsgRules(op string, rules []proxies.SecurityGroupRule) ([]*armnetwork.Secur
 		if r.EtherType == "IPv6" {
 			remote = "::/0"
 		}
-		switch {
-		case r.RemoteIPPrefix != "":
+		if r.RemoteIPPrefix != "" && r.RemoteGroupID != "" {
+			return nil, proxies.Errorf(proxies.ErrInvalid, op, "rule %s has both a remote prefix and a remote group", r.ID)
+		}
+		if r.RemoteIPPrefix != "" {
 			remote = r.RemoteIPPrefix
-		case r.RemoteGroupID != "":
-			// Broader than the group: every address of the virtual network.
-			remote = "VirtualNetwork"
 		}
 		local := "*"
 		p := &armnetwork.SecurityRulePropertiesFormat{Access: to.Ptr(armnetwork.SecurityRuleAccessAllow), Direction: to.Ptr(dir),
 			Protocol: to.Ptr(proto), Priority: to.Ptr(next[r.Direction]), SourcePortRange: to.Ptr("*"), DestinationPortRange: to.Ptr(ports),
 			Description: to.Ptr("canopy rule " + r.ID)}
-		if dir == armnetwork.SecurityRuleDirectionInbound {
+		var asg []*armnetwork.ApplicationSecurityGroup
+		if r.RemoteGroupID != "" {
+			if asgOf == nil {
+				return nil, proxies.Errorf(proxies.ErrInvalid, op, "rule %s has a remote group", r.ID)
+			}
+			id, err := asgOf(r.RemoteGroupID)
+			if err != nil {
+				return nil, err
+			}
+			asg = []*armnetwork.ApplicationSecurityGroup{{ID: to.Ptr(id)}}
+		}
+		switch {
+		case asg != nil && dir == armnetwork.SecurityRuleDirectionInbound:
+			p.SourceApplicationSecurityGroups, p.DestinationAddressPrefix = asg, to.Ptr(local)
+		case asg != nil:
+			p.SourceAddressPrefix, p.DestinationApplicationSecurityGroups = to.Ptr(local), asg
+		case dir == armnetwork.SecurityRuleDirectionInbound:
 			p.SourceAddressPrefix, p.DestinationAddressPrefix = to.Ptr(remote), to.Ptr(local)
-		} else {
+		default:
 			p.SourceAddressPrefix, p.DestinationAddressPrefix = to.Ptr(local), to.Ptr(remote)
 		}
 		if next[r.Direction] >= 4096 {
@@ -221,8 +252,7 @@ func (b *Backend) EnsureSecurityGroup(ctx context.Context, spec proxies.Security
 	if spec.ID == "" {
 		return proxies.SecurityGroupStatus{}, proxies.Errorf(proxies.ErrInvalid, op, "a security group needs its top id")
 	}
-	rules, err := nsgRules(op, spec.Rules)
-	if err != nil {
+	if _, err := nsgRules(op, spec.Rules, func(string) (string, error) { return "", nil }); err != nil {
 		return proxies.SecurityGroupStatus{}, err
 	}
 	rg, err := b.ensureRG(ctx, op, spec.ProjectID)
@@ -230,6 +260,13 @@ func (b *Backend) EnsureSecurityGroup(ctx context.Context, spec proxies.Security
 		return proxies.SecurityGroupStatus{}, err
 	}
 	b.remember(ctx, "sg", spec.ID, rg)
+	if _, err := b.ensureASG(ctx, op, spec.ID, rg); err != nil {
+		return proxies.SecurityGroupStatus{}, err
+	}
+	rules, err := nsgRules(op, spec.Rules, func(remote string) (string, error) { return b.ensureASG(ctx, op, remote, rg) })
+	if err != nil {
+		return proxies.SecurityGroupStatus{}, err
+	}
 	g := armnetwork.SecurityGroup{Location: to.Ptr(b.cfg.Locations[0].Name), Tags: b.tags(spec.ID, spec.ProjectID),
 		Properties: &armnetwork.SecurityGroupPropertiesFormat{SecurityRules: rules}}
 	res, err := run(ctx, b, spec.ID+"/nsg", func(ctx context.Context, tok string) (*runtime.Poller[armnetwork.SecurityGroupsClientCreateOrUpdateResponse], error) {
@@ -262,6 +299,15 @@ func (b *Backend) DeleteSecurityGroup(ctx context.Context, id string) error {
 	if err != nil && !isNotFound(err) {
 		return mapErr(op, "the network security group could not be deleted", err)
 	}
+	if arg := b.lookupRG(ctx, "asg", id); arg != "" {
+		_, err = run(ctx, b, id+"/asg-delete", func(ctx context.Context, tok string) (*runtime.Poller[armnetwork.ApplicationSecurityGroupsClientDeleteResponse], error) {
+			return b.asgs.BeginDelete(ctx, arg, asgName(id), &armnetwork.ApplicationSecurityGroupsClientBeginDeleteOptions{ResumeToken: tok})
+		})
+		if err != nil && !isNotFound(err) {
+			return mapErr(op, "the group's application security group could not be deleted (a rule of another group may still name it)", err)
+		}
+		b.forget(ctx, "asg", id)
+	}
 	b.forget(ctx, "sg", id)
 	return nil
 }
@@ -283,11 +329,19 @@ func (b *Backend) SetNICSecurityGroups(ctx context.Context, serverID, portID str
 	if err != nil {
 		return err
 	}
+	asgs, err := b.asgRefs(ctx, op, groupIDs)
+	if err != nil {
+		return err
+	}
 	cur := nic.Properties.NetworkSecurityGroup
-	if (cur == nil && want == nil) || (cur != nil && want != nil && strings.EqualFold(*cur.ID, *want.ID)) {
+	if ((cur == nil && want == nil) || (cur != nil && want != nil && strings.EqualFold(*cur.ID, *want.ID))) &&
+		sameASGs(nic.Properties.IPConfigurations, asgs) {
 		return nil
 	}
 	nic.Properties.NetworkSecurityGroup = want
+	for _, ipc := range nic.Properties.IPConfigurations {
+		ipc.Properties.ApplicationSecurityGroups = asgs
+	}
 	_, err = run(ctx, b, serverID+"/nic-sg-"+portID, func(ctx context.Context, tok string) (*runtime.Poller[armnetwork.InterfacesClientCreateOrUpdateResponse], error) {
 		return b.nics.BeginCreateOrUpdate(ctx, rg, nicName(portID), nic.Interface, &armnetwork.InterfacesClientBeginCreateOrUpdateOptions{ResumeToken: tok})
 	})
@@ -402,4 +456,60 @@ func (b *Backend) ReleaseFloatingIP(ctx context.Context, id string) error {
 	}
 	b.forget(ctx, "fip", id)
 	return nil
+}
+
+// ensureASG makes the application security group of Canopy group id (the
+// NICs of its members join it; rules with it as remote group name it). It
+// lives where it was first made: the group's resource group, or that of
+// the first group whose rule named it before the group itself was ensured.
+func (b *Backend) ensureASG(ctx context.Context, op, id, rg string) (string, error) {
+	if prev := b.lookupRG(ctx, "asg", id); prev != "" {
+		rg = prev
+	}
+	b.remember(ctx, "asg", id, rg)
+	res, err := run(ctx, b, id+"/asg", func(ctx context.Context, tok string) (*runtime.Poller[armnetwork.ApplicationSecurityGroupsClientCreateOrUpdateResponse], error) {
+		return b.asgs.BeginCreateOrUpdate(ctx, rg, asgName(id), armnetwork.ApplicationSecurityGroup{Location: to.Ptr(b.cfg.Locations[0].Name),
+			Tags: map[string]*string{tagID: to.Ptr(id), tagCloud: to.Ptr(b.name)}},
+			&armnetwork.ApplicationSecurityGroupsClientBeginCreateOrUpdateOptions{ResumeToken: tok})
+	})
+	if err != nil {
+		return "", mapErr(op, "the application security group could not be made", err)
+	}
+	return *res.ID, nil
+}
+
+// asgRefs are the application security groups a NIC with groupIDs joins.
+func (b *Backend) asgRefs(ctx context.Context, op string, groupIDs []string) ([]*armnetwork.ApplicationSecurityGroup, error) {
+	ids := append([]string(nil), groupIDs...)
+	sort.Strings(ids)
+	var out []*armnetwork.ApplicationSecurityGroup
+	for _, g := range ids {
+		rg := b.lookupRG(ctx, "asg", g)
+		if rg == "" {
+			return nil, proxies.Errorf(proxies.ErrInvalid, op, "security group %s is not realised in this Azure cloud", g)
+		}
+		out = append(out, &armnetwork.ApplicationSecurityGroup{ID: to.Ptr(fmt.Sprintf(
+			"/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/applicationSecurityGroups/%s", b.cfg.SubscriptionID, rg, asgName(g)))})
+	}
+	return out, nil
+}
+
+// sameASGs reports whether every ip configuration has exactly want.
+func sameASGs(ipcs []*armnetwork.InterfaceIPConfiguration, want []*armnetwork.ApplicationSecurityGroup) bool {
+	for _, ipc := range ipcs {
+		have := ipc.Properties.ApplicationSecurityGroups
+		if len(have) != len(want) {
+			return false
+		}
+		set := map[string]bool{}
+		for _, g := range have {
+			set[strings.ToLower(*g.ID)] = true
+		}
+		for _, g := range want {
+			if !set[strings.ToLower(*g.ID)] {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -3,6 +3,7 @@ package azure
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net/http"
@@ -194,6 +195,11 @@ func (b *Backend) ensureServerNICs(ctx context.Context, op, rg, loc string, spec
 			return nil, err
 		}
 		nic.Properties.NetworkSecurityGroup = nsg
+		asgs, err := b.asgRefs(ctx, op, n.SecurityGroupIDs)
+		if err != nil {
+			return nil, err
+		}
+		nic.Properties.IPConfigurations[0].Properties.ApplicationSecurityGroups = asgs
 		name := nicName(n.PortID)
 		res, err := run(ctx, b, spec.ID+"/nic-"+n.PortID, func(ctx context.Context, tok string) (*runtime.Poller[armnetwork.InterfacesClientCreateOrUpdateResponse], error) {
 			return b.nics.BeginCreateOrUpdate(ctx, rg, name, nic, &armnetwork.InterfacesClientBeginCreateOrUpdateOptions{ResumeToken: tok})
@@ -239,6 +245,9 @@ func (b *Backend) subnetFor(ctx context.Context, op, rg, loc string, n proxies.N
 		pf, err1 := netip.ParsePrefix(*sn.Properties.AddressPrefix)
 		a, err2 := netip.ParseAddr(n.FixedIPs[0])
 		if err1 == nil && err2 == nil && pf.Contains(a) {
+			if azureReserved(pf, a) {
+				return "", proxies.Errorf(proxies.ErrInvalid, op, "Azure reserves the first four and the last address of subnet %s; %s cannot be a port's address in this cloud", pf, a)
+			}
 			return *sn.ID, nil
 		}
 	}
@@ -679,4 +688,18 @@ func (b *Backend) ResizeServer(ctx context.Context, id string, f proxies.Flavor)
 		return proxies.ServerStatus{}, err
 	}
 	return b.status(vm), nil
+}
+
+// azureReserved reports whether a is one of the addresses Azure keeps in
+// every IPv4 subnet: the network address, the gateway, two for DNS, and
+// the broadcast address.
+func azureReserved(pf netip.Prefix, a netip.Addr) bool {
+	pf = pf.Masked()
+	if !a.Is4() || !pf.Addr().Is4() {
+		return false
+	}
+	base := binary.BigEndian.Uint32(pf.Addr().AsSlice())
+	last := base | (1<<(32-pf.Bits()) - 1)
+	v := binary.BigEndian.Uint32(a.AsSlice())
+	return v-base < 4 || v == last
 }

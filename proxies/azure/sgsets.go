@@ -93,7 +93,7 @@ func (b *Backend) writeSet(ctx context.Context, op, name string) (string, error)
 			rules = append(rules, &c)
 		}
 	}
-	deny, _ := nsgRules(op, nil)
+	deny, _ := nsgRules(op, nil, nil)
 	rules = append(rules, deny...)
 	res, err := run(ctx, b, name+"/nsg", func(ctx context.Context, tok string) (*runtime.Poller[armnetwork.SecurityGroupsClientCreateOrUpdateResponse], error) {
 		return b.nsgs.BeginCreateOrUpdate(ctx, rg, name, armnetwork.SecurityGroup{Location: to.Ptr(b.cfg.Locations[0].Name),

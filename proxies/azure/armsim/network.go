@@ -2,6 +2,7 @@ package armsim
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -114,6 +115,15 @@ func (s *Sim) networkServers() *netfake.ServerFactory {
 							return fail[vnetPut](ctx, http.StatusBadRequest, "InvalidResourceReference", "network security group not found")
 						}
 					}
+					if rt := sn.Properties.RouteTable; rt != nil {
+						if rt.ID == nil {
+							return fail[vnetPut](ctx, http.StatusBadRequest, "InvalidRequestFormat", "subnet %s: a route table reference needs an id", *sn.Name)
+						}
+						if _, ok := st.rts[key(*rt.ID)]; !ok {
+							return fail[vnetPut](ctx, http.StatusBadRequest, "InvalidResourceReference", "route table %s not found", *rt.ID)
+						}
+						sn.Properties.RouteTable = &armnetwork.RouteTable{ID: rt.ID}
+					}
 					sn.ID = to.Ptr(id + "/subnets/" + *sn.Name)
 					sn.Properties.ProvisioningState = to.Ptr(armnetwork.ProvisioningStateSucceeded)
 					kept[key(*sn.ID)] = true
@@ -184,6 +194,19 @@ func (s *Sim) networkServers() *netfake.ServerFactory {
 					sn, ok := st.subnet(*ipc.Properties.Subnet.ID)
 					if !ok {
 						return fail[nicPut](ctx, http.StatusBadRequest, "InvalidResourceReference", "subnet %s not found", *ipc.Properties.Subnet.ID)
+					}
+					if miss := st.missingASG(ipc.Properties.ApplicationSecurityGroups); miss != "" {
+						return fail[nicPut](ctx, http.StatusBadRequest, "InvalidResourceReference", "application security group %s not found", miss)
+					}
+					if ipc.Properties.PrivateIPAddress != nil {
+						pf, _ := netip.ParsePrefix(*sn.Properties.AddressPrefix)
+						a, err := netip.ParseAddr(*ipc.Properties.PrivateIPAddress)
+						switch {
+						case err != nil || !pf.Contains(a):
+							return fail[nicPut](ctx, http.StatusBadRequest, "PrivateIPAddressNotInSubnet", "private IP address %s is not in subnet %s", *ipc.Properties.PrivateIPAddress, *sn.Name)
+						case reservedIP(pf, a):
+							return fail[nicPut](ctx, http.StatusBadRequest, "PrivateIPAddressInReservedRange", "private IP address %s is reserved by Azure in subnet %s", a, *sn.Name)
+						}
 					}
 					if ipc.Properties.PrivateIPAddress == nil {
 						if old != nil && i < len(old.Properties.IPConfigurations) && old.Properties.IPConfigurations[i].Properties.PrivateIPAddress != nil {
@@ -285,6 +308,9 @@ func (s *Sim) networkServers() *netfake.ServerFactory {
 						return fail[nsgPut](ctx, http.StatusBadRequest, "SecurityRuleConflict", "two %s rules have priority %d", *p.Direction, *p.Priority)
 					}
 					seen[pk] = true
+					if miss := st.missingASG(append(p.SourceApplicationSecurityGroups, p.DestinationApplicationSecurityGroups...)); miss != "" {
+						return fail[nsgPut](ctx, http.StatusBadRequest, "InvalidResourceReference", "rule %s: application security group %s not found", *r.Name, miss)
+					}
 					r.ID = to.Ptr(id + "/securityRules/" + *r.Name)
 				}
 				next.Properties.ProvisioningState = to.Ptr(armnetwork.ProvisioningStateUpdating)
@@ -317,6 +343,8 @@ func (s *Sim) networkServers() *netfake.ServerFactory {
 				return get[armnetwork.SecurityGroup, armnetwork.SecurityGroupsClientGetResponse](ctx, s, st.nsgs, s.id(rg, network, "networkSecurityGroups", name))
 			},
 		},
+		RouteTablesServer:               s.routeTableServer(),
+		ApplicationSecurityGroupsServer: s.asgServer(),
 		PublicIPAddressesServer: netfake.PublicIPAddressesServer{
 			BeginCreateOrUpdate: func(ctx context.Context, rg, name string, p armnetwork.PublicIPAddress, _ *armnetwork.PublicIPAddressesClientBeginCreateOrUpdateOptions) (azfake.PollerResponder[pipPut], azfake.ErrorResponder) {
 				s.mu.Lock()
@@ -373,4 +401,17 @@ func (s *Sim) networkServers() *netfake.ServerFactory {
 			},
 		},
 	}
+}
+
+// reservedIP reports whether Azure keeps a in IPv4 subnet pf: the first
+// four addresses and the last.
+func reservedIP(pf netip.Prefix, a netip.Addr) bool {
+	pf = pf.Masked()
+	if !a.Is4() || !pf.Addr().Is4() {
+		return false
+	}
+	base := binary.BigEndian.Uint32(pf.Addr().AsSlice())
+	last := base | (1<<(32-pf.Bits()) - 1)
+	v := binary.BigEndian.Uint32(a.AsSlice())
+	return v-base < 4 || v == last
 }

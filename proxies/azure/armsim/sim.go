@@ -243,6 +243,8 @@ var routes = func() []route {
 		{http.MethodPost, rx(vm + `/powerOff`), "VirtualMachinesClient.BeginPowerOff"},
 		{http.MethodPost, rx(vm + `/restart`), "VirtualMachinesClient.BeginRestart"},
 		{http.MethodPost, rx(vm + `/retrieveBootDiagnosticsData`), "VirtualMachinesClient.RetrieveBootDiagnosticsData"},
+		{http.MethodPost, rx(rgp("Microsoft.Compute", "disks") + `/beginGetAccess`), "DisksClient.BeginGrantAccess"},
+		{http.MethodPost, rx(rgp("Microsoft.Compute", "disks") + `/endGetAccess`), "DisksClient.BeginRevokeAccess"},
 	}
 	r = append(r, crud("VirtualMachinesClient", "Microsoft.Compute", "virtualMachines", true)...)
 	r = append(r, crud("DisksClient", "Microsoft.Compute", "disks", true)...)
@@ -252,8 +254,21 @@ var routes = func() []route {
 	r = append(r, crud("InterfacesClient", "Microsoft.Network", "networkInterfaces", false)...)
 	r = append(r, crud("SecurityGroupsClient", "Microsoft.Network", "networkSecurityGroups", false)...)
 	r = append(r, crud("PublicIPAddressesClient", "Microsoft.Network", "publicIPAddresses", false)...)
+	r = append(r, crud("RouteTablesClient", "Microsoft.Network", "routeTables", false)...)
+	r = append(r, crud("ApplicationSecurityGroupsClient", "Microsoft.Network", "applicationSecurityGroups", false)...)
 	return r
 }()
+
+// isNetworkAPI reports whether api belongs to the armnetwork fakes.
+func isNetworkAPI(api string) bool {
+	for _, c := range []string{"VirtualNetworksClient.", "InterfacesClient.", "SecurityGroupsClient.", "PublicIPAddressesClient.",
+		"RouteTablesClient.", "ApplicationSecurityGroupsClient."} {
+		if strings.HasPrefix(api, c) {
+			return true
+		}
+	}
+	return false
+}
 
 const pollSuffix = "/get/fake/status"
 
@@ -264,6 +279,9 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.HasPrefix(r.URL.Path, "/diag/"):
 		s.serveDiag(w, r)
+		return
+	case strings.HasPrefix(r.URL.Path, "/blob/"):
+		s.serveBlob(w, r)
 		return
 	case strings.Contains(r.URL.Path, "/oauth2/") || strings.Contains(r.URL.Path, "/.well-known/") || strings.HasPrefix(r.URL.Path, "/common/discovery"):
 		s.serveToken(w, r)
@@ -312,8 +330,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.HasPrefix(api, "ResourceGroupsClient."):
 		tr = s.res
-	case strings.HasPrefix(api, "VirtualNetworksClient."), strings.HasPrefix(api, "InterfacesClient."),
-		strings.HasPrefix(api, "SecurityGroupsClient."), strings.HasPrefix(api, "PublicIPAddressesClient."):
+	case isNetworkAPI(api):
 		tr = s.network
 	default:
 		tr = s.compute
@@ -380,8 +397,7 @@ func (s *Sim) servePollAfterEnd(w http.ResponseWriter, r *http.Request, base str
 		req.Method, req.URL.Path, req.URL.RawPath, req.RequestURI = http.MethodGet, base, "", ""
 		req.URL.Scheme, req.URL.Host = "https", r.Host
 		var tr policy.Transporter = s.compute
-		if strings.HasPrefix(rt.api, "VirtualNetworksClient.") || strings.HasPrefix(rt.api, "InterfacesClient.") ||
-			strings.HasPrefix(rt.api, "SecurityGroupsClient.") || strings.HasPrefix(rt.api, "PublicIPAddressesClient.") {
+		if isNetworkAPI(rt.api) {
 			tr = s.network
 		}
 		if resp, err := tr.Do(req); err == nil && resp.StatusCode == http.StatusOK {

@@ -31,7 +31,10 @@ type state struct {
 	nics     map[string]*armnetwork.Interface
 	nsgs     map[string]*armnetwork.SecurityGroup
 	pips     map[string]*armnetwork.PublicIPAddress
-	consoles map[string]string // diag key -> serial log
+	consoles map[string]string    // diag key -> serial log
+	blobs    map[string]*pageBlob // disk id -> its upload blob
+	rts      map[string]*armnetwork.RouteTable
+	asgs     map[string]*armnetwork.ApplicationSecurityGroup
 	nextIP   int
 	skus     []*armcompute.ResourceSKU
 }
@@ -41,7 +44,8 @@ func newState(s *Sim) *state {
 		power: map[string]string{}, disks: map[string]*armcompute.Disk{}, snaps: map[string]*armcompute.Snapshot{},
 		images: map[string]*armcompute.Image{}, vnets: map[string]*armnetwork.VirtualNetwork{},
 		nics: map[string]*armnetwork.Interface{}, nsgs: map[string]*armnetwork.SecurityGroup{},
-		pips: map[string]*armnetwork.PublicIPAddress{}, consoles: map[string]string{}, nextIP: 10}
+		pips: map[string]*armnetwork.PublicIPAddress{}, consoles: map[string]string{}, nextIP: 10,
+		blobs: map[string]*pageBlob{}, rts: map[string]*armnetwork.RouteTable{}, asgs: map[string]*armnetwork.ApplicationSecurityGroup{}}
 	st.skus = defaultSKUs(s.opts.Locations)
 	return st
 }
@@ -93,14 +97,16 @@ func sizeOf(name string) (vcpus int, ok bool) {
 
 // Counts returns how many resources of each kind exist: "resourceGroups",
 // "virtualMachines", "disks", "snapshots", "images", "virtualNetworks",
-// "networkInterfaces", "networkSecurityGroups", "publicIPAddresses".
+// "networkInterfaces", "networkSecurityGroups", "publicIPAddresses",
+// "routeTables", "applicationSecurityGroups".
 func (s *Sim) Counts() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.st
 	return map[string]int{"resourceGroups": len(st.rgs), "virtualMachines": len(st.vms), "disks": len(st.disks),
 		"snapshots": len(st.snaps), "images": len(st.images), "virtualNetworks": len(st.vnets),
-		"networkInterfaces": len(st.nics), "networkSecurityGroups": len(st.nsgs), "publicIPAddresses": len(st.pips)}
+		"networkInterfaces": len(st.nics), "networkSecurityGroups": len(st.nsgs), "publicIPAddresses": len(st.pips),
+		"routeTables": len(st.rts), "applicationSecurityGroups": len(st.asgs)}
 }
 
 // VMTags returns the tags of every VM, keyed by VM name.

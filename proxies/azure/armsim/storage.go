@@ -68,12 +68,22 @@ func (st *state) diskServer() computefake.DisksServer {
 				if *p.DiskSizeGB < srcSize {
 					return fail[diskPut](ctx, http.StatusBadRequest, "InvalidParameter", "disk size %d GB is smaller than the source (%d GB)", *p.DiskSizeGB, srcSize)
 				}
+			case armcompute.DiskCreateOptionUpload:
+				n := p.CreationData.UploadSizeBytes
+				if n == nil || *n < minUpload || *n > maxUpload || (*n-footerSize)%mib != 0 {
+					return fail[diskPut](ctx, http.StatusBadRequest, "InvalidParameter",
+						"uploadSizeBytes must be a whole number of MiB plus 512 (the VHD footer), between %d and %d", int64(minUpload), int64(maxUpload))
+				}
+				p.DiskSizeGB = to.Ptr(int32((*n - footerSize + gib - 1) / gib))
 			default:
 				return fail[diskPut](ctx, http.StatusBadRequest, "InvalidParameter", "createOption %s is not simulated", *p.CreationData.CreateOption)
 			}
 			next := clone(&d)
 			setMeta(next, id, name, "Microsoft.Compute/disks")
 			next.Properties.DiskState = to.Ptr(armcompute.DiskStateUnattached)
+			if *p.CreationData.CreateOption == armcompute.DiskCreateOptionUpload {
+				next.Properties.DiskState = to.Ptr(armcompute.DiskStateReadyToUpload)
+			}
 			next.Properties.TimeCreated = to.Ptr(time.Now().UTC())
 			next.Properties.ProvisioningState = to.Ptr("Creating")
 			st.disks[k] = next
@@ -127,11 +137,21 @@ func (st *state) diskServer() computefake.DisksServer {
 			if d.ManagedBy != nil {
 				return fail[diskDel](ctx, http.StatusConflict, "OperationNotAllowed", "Disk %s is attached to VM %s.", name, *d.ManagedBy)
 			}
+			if ds := d.Properties.DiskState; ds != nil && (*ds == armcompute.DiskStateActiveUpload || *ds == armcompute.DiskStateActiveSAS) {
+				return fail[diskDel](ctx, http.StatusConflict, "OperationNotAllowed", "Disk %s has an active SAS; revoke access first.", name)
+			}
+			delete(st.blobs, key(id))
 			d.Properties.ProvisioningState = to.Ptr("Deleting")
 			return lro(ctx, s, http.StatusAccepted, diskDel{}, func() { delete(st.disks, key(id)) })
 		},
 		Get: func(ctx context.Context, rg, name string, _ *armcompute.DisksClientGetOptions) (azfake.Responder[armcompute.DisksClientGetResponse], azfake.ErrorResponder) {
 			return get[armcompute.Disk, armcompute.DisksClientGetResponse](ctx, s, st.disks, s.id(rg, compute, "disks", name))
+		},
+		BeginGrantAccess: func(ctx context.Context, rg, name string, g armcompute.GrantAccessData, _ *armcompute.DisksClientBeginGrantAccessOptions) (azfake.PollerResponder[diskGrant], azfake.ErrorResponder) {
+			return st.grantAccess(ctx, rg, name, g)
+		},
+		BeginRevokeAccess: func(ctx context.Context, rg, name string, _ *armcompute.DisksClientBeginRevokeAccessOptions) (azfake.PollerResponder[diskRevoke], azfake.ErrorResponder) {
+			return st.revokeAccess(ctx, rg, name)
 		},
 	}
 }
@@ -225,8 +245,12 @@ func (st *state) imageServer() computefake.ImagesServer {
 					return fail[imagePut](ctx, http.StatusNotFound, "NotFound", "snapshot %s not found", *os.Snapshot.ID)
 				}
 			case os.ManagedDisk != nil && os.ManagedDisk.ID != nil:
-				if _, ok := st.disks[key(*os.ManagedDisk.ID)]; !ok {
+				src, ok := st.disks[key(*os.ManagedDisk.ID)]
+				if !ok {
 					return fail[imagePut](ctx, http.StatusNotFound, "NotFound", "disk %s not found", *os.ManagedDisk.ID)
+				}
+				if ds := src.Properties.DiskState; ds != nil && *ds != armcompute.DiskStateUnattached && *ds != armcompute.DiskStateReserved && *ds != armcompute.DiskStateAttached {
+					return fail[imagePut](ctx, http.StatusConflict, "OperationNotAllowed", "disk %s is %s; an image needs an uploaded, unattached disk", *src.Name, *ds)
 				}
 			default:
 				return fail[imagePut](ctx, http.StatusBadRequest, "InvalidParameter", "osDisk needs a snapshot or managed disk source")

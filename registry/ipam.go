@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"slices"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -42,6 +43,15 @@ type SubnetIPs struct {
 	prefix              netip.Prefix
 	pools               []ipRange
 	capacity            uint64
+	// deferred are the pool offsets (ascending) of the IPv4 addresses the
+	// public clouds keep for themselves in every subnet: AWS and Azure
+	// reserve the network address, the next three (router, DNS, future
+	// use) and the broadcast address. The network and gateway addresses
+	// are outside Neutron's default pool; x.x.x.2, x.x.x.3 and the last are
+	// handed out only when nothing else is left, so a port allocated here
+	// can be realised on those clouds. Neutron promises no order, so
+	// clients see nothing but addresses those clouds accept.
+	deferred []uint64
 }
 
 type ipRange struct {
@@ -81,7 +91,44 @@ func (r *Registry) SubnetIPs(project, subnetID string, prefix netip.Prefix, pool
 			a.capacity = maxPoolOffsets
 		}
 	}
+	if a.prefix.Addr().Is4() {
+		base := a.prefix.Addr()
+		for _, ip := range []netip.Addr{base.Next().Next(), base.Next().Next().Next(), lastOf(a.prefix)} {
+			if off, ok := a.offsetOf(ip); ok && a.prefix.Contains(ip) && !slices.Contains(a.deferred, off) {
+				a.deferred = append(a.deferred, off)
+			}
+		}
+		slices.Sort(a.deferred)
+	}
 	return a, nil
+}
+
+// lastOf is the last address of an IPv4 prefix (its broadcast address).
+func lastOf(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	if p.Bits() == 0 {
+		host = ^uint32(0)
+	}
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// offsetOf is ip's natural offset in the pools (pool order).
+func (a *SubnetIPs) offsetOf(ip netip.Addr) (uint64, bool) {
+	h, l := u128(ip)
+	var base uint64
+	for _, p := range a.pools {
+		if p.is4 == ip.Is4() {
+			dl, borrow := bits.Sub64(l, p.startLo, 0)
+			dh, borrow2 := bits.Sub64(h, p.startHi, borrow)
+			if borrow2 == 0 && dh == 0 && dl < p.size {
+				return base + dl, true
+			}
+		}
+		base += p.size
+	}
+	return 0, false
 }
 
 var (
@@ -184,7 +231,28 @@ func (a *SubnetIPs) Drop(ctx context.Context) error {
 // Capacity is the number of addresses in the pools (capped at 2^62).
 func (a *SubnetIPs) Capacity() uint64 { return a.capacity }
 
+// addrAt is the address handed out at allocation offset off: the pools in
+// order, the deferred addresses last.
 func (a *SubnetIPs) addrAt(off uint64) netip.Addr {
+	if len(a.deferred) > 0 {
+		n := a.capacity - uint64(len(a.deferred))
+		if off >= n {
+			if i := off - n; i < uint64(len(a.deferred)) {
+				return a.naturalAt(a.deferred[i])
+			}
+			return netip.Addr{}
+		}
+		for _, d := range a.deferred {
+			if d <= off {
+				off++
+			}
+		}
+	}
+	return a.naturalAt(off)
+}
+
+// naturalAt is the address at offset off of the pools in order.
+func (a *SubnetIPs) naturalAt(off uint64) netip.Addr {
 	for _, p := range a.pools {
 		if off < p.size {
 			lo, carry := bits.Add64(p.startLo, off, 0)

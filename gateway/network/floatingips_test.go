@@ -14,7 +14,7 @@ import (
 // floatingIPFixture is an associated floating IP as Neutron shows it;
 // FIP, EXT, PORT, ROUTER and the addresses are filled in per run.
 const floatingIPFixture = `{"floatingip": {
- "id": "FIP", "floating_ip_address": "172.24.4.3", "floating_network_id": "EXT",
+ "id": "FIP", "floating_ip_address": "172.24.4.5", "floating_network_id": "EXT",
  "router_id": "ROUTER", "port_id": "PORT", "fixed_ip_address": "FIXED", "status": "ACTIVE",
  "description": "web", "tags": [], "project_id": "demo-project", "tenant_id": "demo-project",
  "revision_number": 1, "created_at": "2026-11-29T06:31:42Z", "updated_at": "2026-11-29T06:31:42Z"}}`
@@ -63,7 +63,7 @@ func TestFloatingIPLifecycle(t *testing.T) {
 	}
 	id := fip(created)["id"].(string)
 	want := strings.NewReplacer("FIP", id, "EXT", w.ext, "ROUTER", w.router, "PORT", p0["id"].(string), "FIXED", fixedIP(p0, 0)).Replace(floatingIPFixture)
-	// The router's gateway holds 172.24.4.2, so the floating IP gets .3.
+	// The router's gateway holds 172.24.4.4 (the allocator hands out .2 and .3, which AWS and Azure keep, last), so the floating IP gets .5.
 	if got := mustJSON(created); got != canonical(t, want) {
 		t.Fatalf("create body:\n got %s\nwant %s", got, canonical(t, want))
 	}
@@ -97,7 +97,7 @@ func TestFloatingIPLifecycle(t *testing.T) {
 		{"?port_id=" + p1["id"].(string), ""},
 		{"?floating_network_id=" + w.ext + "&status=ACTIVE", id},
 		{"?router_id=" + w.router + "&fixed_ip_address=" + fixedIP(p0, 0), id},
-		{"?floating_ip_address=172.24.4.3", id},
+		{"?floating_ip_address=172.24.4.5", id},
 		{"?status=DOWN", ""},
 	}
 	for _, f := range filters {
@@ -115,7 +115,7 @@ func TestFloatingIPLifecycle(t *testing.T) {
 	}
 
 	addrs, err := e.svc.FloatingIPsOfPorts(context.Background(), "demo-project", []string{p0["id"].(string), p1["id"].(string)})
-	if err != nil || mustJSON(addrs) != `{"`+p0["id"].(string)+`":["172.24.4.3"]}` {
+	if err != nil || mustJSON(addrs) != `{"`+p0["id"].(string)+`":["172.24.4.5"]}` {
 		t.Fatalf("FloatingIPsOfPorts: %v %v", addrs, err)
 	}
 
@@ -146,7 +146,7 @@ func TestFloatingIPLifecycle(t *testing.T) {
 	}
 	// The address went back to the external subnet.
 	again := e.mustCreate("demo", "/network/v2.0/floatingips", `{"floatingip": {"floating_network_id": "`+w.ext+`"}}`)
-	if again["floating_ip_address"] != "172.24.4.3" || again["port_id"] != nil || again["status"] != "DOWN" {
+	if again["floating_ip_address"] != "172.24.4.5" || again["port_id"] != nil || again["status"] != "DOWN" {
 		t.Fatalf("address not reused: %v", again)
 	}
 }

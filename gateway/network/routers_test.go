@@ -18,7 +18,7 @@ func TestRouters(t *testing.T) {
 	sid := e.mustCreate("demo", "/network/v2.0/subnets", `{"subnet": {"network_id": "`+nid+`", "ip_version": 4, "cidr": "10.20.0.0/24"}}`)["id"].(string)
 	rt := e.mustCreate("demo", "/network/v2.0/routers", `{"router": {"name": "r1", "external_gateway_info": {"network_id": "`+ext.ID+`"}}}`)
 	rid := rt["id"].(string)
-	wantGW := `{"enable_snat":true,"external_fixed_ips":[{"ip_address":"172.24.4.2","subnet_id":"` + extSub.ID + `"}],"network_id":"` + ext.ID + `"}`
+	wantGW := `{"enable_snat":true,"external_fixed_ips":[{"ip_address":"172.24.4.4","subnet_id":"` + extSub.ID + `"}],"network_id":"` + ext.ID + `"}`
 	if got := mustJSON(rt["external_gateway_info"]); got != wantGW || mustJSON(rt["routes"]) != "[]" || rt["status"] != "ACTIVE" {
 		t.Fatalf("router: %v", rt)
 	}

@@ -35,14 +35,14 @@ func TestSLAACAddresses(t *testing.T) {
 			stateful := e.mustCreate("demo", "/network/v2.0/subnets", subnetBody(nid, `"ip_version": 6, "cidr": "2001:db8:8::/64", "ipv6_address_mode": "dhcpv6-stateful"`))["id"].(string)
 			port := e.mustCreate("demo", "/network/v2.0/ports", `{"port": {"network_id": "`+nid+`", "mac_address": "`+mac+`"}}`)
 			got := fixedIPs(t, port)
-			want := map[string]string{v4: "10.7.0.2", v6: "2001:db8:7:0:f816:3eff:fe01:203", stateful: "2001:db8:8::2"}
+			want := map[string]string{v4: "10.7.0.4", v6: "2001:db8:7:0:f816:3eff:fe01:203", stateful: "2001:db8:8::2"}
 			if mustJSON(got) != mustJSON(want) {
 				t.Fatalf("fixed_ips %v, want %v", got, want)
 			}
 			// fixed_ips naming only the IPv4 subnet still brings the
 			// automatic address; naming the automatic subnet alone too.
 			p2 := e.mustCreate("demo", "/network/v2.0/ports", `{"port": {"network_id": "`+nid+`", "mac_address": "fa:16:3e:00:00:01", "fixed_ips": [{"subnet_id": "`+v4+`"}]}}`)
-			if got := fixedIPs(t, p2); len(got) != 2 || got[v6] != "2001:db8:7:0:f816:3eff:fe00:1" || got[v4] != "10.7.0.3" {
+			if got := fixedIPs(t, p2); len(got) != 2 || got[v6] != "2001:db8:7:0:f816:3eff:fe00:1" || got[v4] != "10.7.0.5" {
 				t.Fatalf("v4-only fixed_ips: %v", got)
 			}
 			p3 := e.mustCreate("demo", "/network/v2.0/ports", `{"port": {"network_id": "`+nid+`", "mac_address": "fa:16:3e:00:00:02", "fixed_ips": [{"subnet_id": "`+v6+`"}]}}`)
@@ -149,14 +149,14 @@ func TestSLAACSubnetOnExistingPorts(t *testing.T) {
 	pid := e.mustCreate("demo", "/network/v2.0/ports", `{"port": {"network_id": "`+nid+`", "mac_address": "fa:16:3e:12:34:56"}}`)["id"].(string)
 	v6 := e.mustCreate("demo", "/network/v2.0/subnets", subnetBody(nid, `"ip_version": 6, "cidr": "2001:db8:b::/64", "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"`))["id"].(string)
 	code, body := e.do("demo", "GET", "/network/v2.0/ports/"+pid, "")
-	if got := fixedIPs(t, body["port"].(map[string]any)); code != 200 || got[v4] != "10.9.0.2" || got[v6] != "2001:db8:b:0:f816:3eff:fe12:3456" {
+	if got := fixedIPs(t, body["port"].(map[string]any)); code != 200 || got[v4] != "10.9.0.4" || got[v6] != "2001:db8:b:0:f816:3eff:fe12:3456" {
 		t.Fatalf("existing port after slaac subnet: %d %v", code, got)
 	}
 	if code, body := e.do("demo", "DELETE", "/network/v2.0/subnets/"+v6, ""); code != 204 {
 		t.Fatalf("delete slaac subnet with a port on it: %d %v", code, body)
 	}
 	code, body = e.do("demo", "GET", "/network/v2.0/ports/"+pid, "")
-	if got := fixedIPs(t, body["port"].(map[string]any)); code != 200 || mustJSON(got) != `{"`+v4+`":"10.9.0.2"}` {
+	if got := fixedIPs(t, body["port"].(map[string]any)); code != 200 || mustJSON(got) != `{"`+v4+`":"10.9.0.4"}` {
 		t.Fatalf("port after slaac subnet delete: %d %v", code, got)
 	}
 	v6b := e.mustCreate("demo", "/network/v2.0/subnets", subnetBody(nid, `"ip_version": 6, "cidr": "2001:db8:c::/64", "ipv6_address_mode": "slaac"`))["id"].(string)

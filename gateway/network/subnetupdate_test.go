@@ -20,8 +20,8 @@ func TestSubnetUpdate(t *testing.T) {
 		mustJSON(sub["host_routes"]) != `[{"destination":"10.100.2.0/24","nexthop":"10.100.0.11"}]` || sub["revision_number"] != float64(2) {
 		t.Fatalf("update: %d %v", code, body)
 	}
-	// A port takes 10.100.0.3, the first pool address.
-	e.mustCreate("demo", "/network/v2.0/ports", `{"port": {"network_id": "`+nid+`"}}`)
+	// A port holds 10.100.0.3, the first pool address.
+	e.mustCreate("demo", "/network/v2.0/ports", `{"port": {"network_id": "`+nid+`", "fixed_ips": [{"ip_address": "10.100.0.3"}]}}`)
 	rid := e.mustCreate("demo", "/network/v2.0/routers", `{"router": {"name": "r"}}`)["id"].(string)
 	cases := []struct {
 		name, body   string

@@ -37,7 +37,7 @@ const portFixtureNoMAC = `{
  "admin_state_up": true, "allowed_address_pairs": [], "binding:host_id": "", "binding:profile": {},
  "binding:vif_details": {}, "binding:vif_type": "unbound", "binding:vnic_type": "normal",
  "created_at": "2026-11-29T06:31:42Z", "description": "", "device_id": "", "device_owner": "",
- "fixed_ips": [{"subnet_id": "` + subnetID + `", "ip_address": "10.9.0.2"}], "id": "` + portID + `",
+ "fixed_ips": [{"subnet_id": "` + subnetID + `", "ip_address": "10.9.0.4"}], "id": "` + portID + `",
  "name": "p1", "network_id": "` + netID + `", "port_security_enabled": true, "project_id": "demo-project",
  "revision_number": 1, "security_groups": ["` + demoDefaultSG + `"], "status": "DOWN", "tags": [], "tenant_id": "demo-project",
  "updated_at": "2026-11-29T06:31:42Z"}`

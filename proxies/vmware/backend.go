@@ -44,6 +44,12 @@ type Backend struct {
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
 	fcds  fcdCache
+	// volMode is VolumesFCD or VolumesVMDK, decided at connect (volmode.go);
+	// nativeSnaps is whether FCD snapshots are vSphere's own (the vCenter
+	// implements CreateDiskFromSnapshot) rather than copies.
+	volMode     string
+	nativeSnaps bool
+	vmdks       vmdkCache
 	// vlanMu serialises picking a VLAN and creating its port group.
 	vlanMu sync.Mutex
 }
@@ -79,7 +85,8 @@ func New(ctx context.Context, name string, cfg Config, log *slog.Logger) (*Backe
 		log = slog.New(slog.DiscardHandler)
 	}
 	b := &Backend{name: name, cfg: cfg, log: log.With("cloud", name), locks: map[string]*sync.Mutex{},
-		fcds: fcdCache{disks: map[string]string{}, snaps: map[string][2]string{}}}
+		fcds:  fcdCache{disks: map[string]string{}, snaps: map[string][2]string{}},
+		vmdks: vmdkCache{snaps: map[string]string{}}}
 	ctx, cancel := b.callCtx(ctx)
 	defer cancel()
 	if err := b.connect(ctx); err != nil {
@@ -155,7 +162,7 @@ func (b *Backend) resolve(ctx context.Context) error {
 		}
 		b.zones = append(b.zones, z)
 	}
-	return nil
+	return b.pickVolumeMode(ctx)
 }
 
 func (b *Backend) resolveZone(ctx context.Context, cl Cluster) (zone, error) {
@@ -254,7 +261,8 @@ func (b *Backend) Close() error {
 func (b *Backend) Name() string { return b.name }
 
 // Capabilities declares what the vSphere proxy does (see the package doc
-// for what is unsupported and why).
+// for what is unsupported and why). Volumes are declared in both volume
+// modes; VolumeMode says which one this vCenter got.
 func (b *Backend) Capabilities() proxies.Capabilities {
 	return proxies.Capabilities{
 		Servers: true, StartStop: true, Reboot: true, HardReboot: true, Snapshot: true,

@@ -64,6 +64,12 @@ type Config struct {
 	VLANs *VLANRange `yaml:"vlans"`
 	// PortGroupPrefix names the port groups Canopy creates (default "canopy-").
 	PortGroupPrefix string `yaml:"port_group_prefix"`
+	// Volumes picks what a Cinder volume is: "fcd" (a first-class disk,
+	// vSphere 6.5+), "vmdk" (a plain VMDK file in [datastore]
+	// canopy-volumes/, for a vCenter without the vStorageObject API) or
+	// "auto" (default: fcd when the vCenter's vStorageObjectManager answers,
+	// else vmdk).
+	Volumes string `yaml:"volumes"`
 	// CallTimeout bounds every call into vCenter (default 2m; clones of big
 	// disks take long).
 	CallTimeout time.Duration `yaml:"call_timeout"`
@@ -85,6 +91,13 @@ func DecodeConfig(node *yaml.Node) (Config, error) {
 	return cfg, cfg.Validate()
 }
 
+// The values of Config.Volumes.
+const (
+	VolumesAuto = "auto"
+	VolumesFCD  = "fcd"
+	VolumesVMDK = "vmdk"
+)
+
 // VLANRange is an inclusive range of VLAN ids (1-4094).
 type VLANRange struct {
 	Min int `yaml:"min"`
@@ -103,6 +116,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.PortGroupPrefix == "" {
 		c.PortGroupPrefix = "canopy-"
+	}
+	if c.Volumes == "" {
+		c.Volumes = VolumesAuto
 	}
 	if c.CallTimeout <= 0 {
 		c.CallTimeout = 2 * time.Minute
@@ -170,6 +186,11 @@ func (c *Config) Validate() error {
 	}
 	if c.VLANs != nil && c.DVS == "" {
 		bad("vlans", "only applies to port groups created on vsphere.dvs; set dvs")
+	}
+	switch c.Volumes {
+	case VolumesAuto, VolumesFCD, VolumesVMDK:
+	default:
+		bad("volumes", "%q is not fcd, vmdk or auto", c.Volumes)
 	}
 	for id, pg := range c.NetworkMap {
 		if id == "" || pg == "" {

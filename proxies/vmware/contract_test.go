@@ -67,14 +67,34 @@ func TestContract(t *testing.T) {
 				Timeout: 30 * time.Second,
 			}
 			contracttest.Run(t, h)
-			// contracttest.RunVolumes is not run: its attach check attaches to
-			// a server id that does not exist (no real cloud can), and its
-			// snapshot check needs CreateDiskFromSnapshot, which vcsim does
-			// not implement. TestVolumes covers the same ground with a real
-			// server, and checks the declaration the suite would.
-			if _, ok := proxies.VolumesOf(h.New(t)); !ok {
-				t.Error("the backend declares volumes but VolumesOf finds no driver")
+		})
+	}
+}
+
+// TestContractVolumes runs the contract suite's volume groups against the
+// simulator in both volume modes: first-class disks (vcsim, like a vCenter
+// 6.5, has no CreateDiskFromSnapshot, so snapshots are copies and a volume
+// from one another copy, registered as a disk) and plain VMDK files.
+func TestContractVolumes(t *testing.T) {
+	for _, mode := range []string{VolumesFCD, VolumesVMDK} {
+		t.Run(mode, func(t *testing.T) {
+			s := newSim(t)
+			h := contracttest.Harness{
+				New: func(t *testing.T) proxies.Backend {
+					b := s.backend(t, func(c *Config) { c.Volumes = mode })
+					if b.VolumeMode() != mode {
+						t.Fatalf("VolumeMode = %q; want %q", b.VolumeMode(), mode)
+					}
+					return metered.Wrap(b)
+				},
+				Image:     imageSpec("5f1a2b3c-0000-4000-8000-00000000c0de", testImage),
+				ImageData: func() io.ReadSeekCloser { return readSeekNopCloser{bytes.NewReader(testImage)} },
+				Settle: func(ctx context.Context, be proxies.Backend, id string) {
+					s.bootGuest(ctx, be.(interface{ Unwrap() proxies.Backend }).Unwrap().(*Backend), id)
+				},
+				Timeout: 30 * time.Second,
 			}
+			contracttest.RunVolumes(t, h)
 		})
 	}
 }

@@ -26,11 +26,27 @@
 //     that range they carry no VLAN and isolation is the physical network's.
 //   - A port is a NIC with its MAC; the port id is kept in extraConfig
 //     (canopy.nic.<port id>), so NICs attach and detach by port.
-//   - A volume is a first-class disk (vslm) named "canopy-vol-<top id>" on
-//     the configured datastore; attach records the device in the VM's
-//     extraConfig (canopy.vol.<volume id>). A volume from a snapshot uses
-//     CreateDiskFromSnapshot (vSphere 6.7+; vcsim lacks it and answers
-//     ErrNotSupported).
+//   - A volume is, by vsphere.volumes (Backend.VolumeMode says which one a
+//     vCenter got): "fcd", a first-class disk (vslm) named
+//     "canopy-vol-<top id>" on the configured datastore; or "vmdk", a plain
+//     VMDK file "[datastore] canopy-volumes/<top id>.vmdk" (made with
+//     CreateVirtualDisk, attached as a VirtualDisk backed by that file with
+//     no file operation, detached keeping the file, grown with
+//     ExtendVirtualDisk, deleted with DeleteVirtualDisk) for a vCenter
+//     without the vStorageObject API. "auto" (the default) is fcd when the
+//     vCenter's vStorageObjectManager answers a list of the datastore's disks
+//     and vmdk when it has none or answers that the method is missing. Attach
+//     records the device in the VM's extraConfig (canopy.vol.<volume id>).
+//     Snapshots: in fcd mode on a vCenter with CreateDiskFromSnapshot
+//     (vSphere 6.7+, probed at connect with a disk that does not exist),
+//     vSphere's own disk snapshots, and a volume from one uses that method;
+//     otherwise (vmdk mode, or a vCenter 6.5 and vcsim) a snapshot is a full
+//     copy "canopy-volumes/<volume id>.snap.<snapshot id>.vmdk"
+//     (CopyVirtualDisk) and a volume from it another copy (registered as a
+//     first-class disk in fcd mode). Each copy is staged as <name>.part.vmdk,
+//     grown to its volume's (or the asked) size and moved into place whole,
+//     so a retry never keeps half a copy. A server's delete detaches the volume
+//     files it has first (destroying a VM deletes all its disks).
 //   - Watch follows power states through one PropertyCollector filter over
 //     a ContainerView of the folder, for the broker's sync loop.
 //

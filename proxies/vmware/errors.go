@@ -96,6 +96,9 @@ func classifyFault(f types.BaseMethodFault) (error, string) {
 
 // isFault reports whether err carries a fault of type T.
 func isFault[T types.BaseMethodFault](err error) bool {
+	if err == nil {
+		return false // fault.In panics on a nil error
+	}
 	found := false
 	fault.In(err, func(f types.BaseMethodFault, _ string, _ []types.LocalizableMessage) bool {
 		_, found = f.(T)

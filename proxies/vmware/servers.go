@@ -463,8 +463,9 @@ func (s *servers) RebootServer(ctx context.Context, id string, kind proxies.Rebo
 	return b.refresh(ctx, op, vm)
 }
 
-// DeleteServer powers the VM off and destroys it with its disks; nil when
-// it is already gone.
+// DeleteServer powers the VM off and destroys it with its disks, after
+// detaching the plain-VMDK volumes it has (their files stay); nil when it is
+// already gone.
 func (s *servers) DeleteServer(ctx context.Context, id string) error {
 	const op = "DeleteServer"
 	b := (*Backend)(s)
@@ -480,6 +481,18 @@ func (s *servers) DeleteServer(ctx context.Context, id string) error {
 	}
 	if m.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOff {
 		if err := runTask(ctx, op, vm.PowerOff); err != nil && !errors.Is(err, proxies.ErrConflict) {
+			return err
+		}
+	}
+	// Destroying a VM deletes every disk it has: volume files (plain VMDKs
+	// in the volume folder) are detached first, their files kept.
+	if disks := b.volumeDisks(m); len(disks) > 0 {
+		spec := types.VirtualMachineConfigSpec{}
+		for id, disk := range disks {
+			spec.DeviceChange = append(spec.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationRemove, Device: disk})
+			spec.ExtraConfig = append(spec.ExtraConfig, opt(keyVolPrefix+id, ""))
+		}
+		if err := runTask(ctx, op, func(ctx context.Context) (*object.Task, error) { return vm.Reconfigure(ctx, spec) }); err != nil {
 			return err
 		}
 	}

@@ -24,7 +24,8 @@ const (
 )
 
 // volumes is the Backend's VolumeDriver: volumes are first-class disks
-// (vslm) on the configured datastore.
+// (vslm) on the configured datastore, or plain VMDK files in volume mode
+// vmdk (volumes_vmdk.go).
 type volumes Backend
 
 // fcdCache remembers where a top id's disk and snapshots are; a miss (or a
@@ -96,8 +97,10 @@ func (b *Backend) volumeStatus(ctx context.Context, op, id string, obj *types.VS
 	return st, nil
 }
 
-// CreateVolume makes a blank disk (or one from a snapshot, where vCenter
-// supports CreateDiskFromSnapshot). Idempotent by name.
+// CreateVolume makes a blank disk, or one from a snapshot (with
+// CreateDiskFromSnapshot where the vCenter has it, else from the snapshot's
+// copy) grown to the size asked for. Idempotent by name: a retry finds the
+// disk an earlier try made, and finishes growing it.
 func (d *volumes) CreateVolume(ctx context.Context, spec proxies.VolumeSpec) (proxies.VolumeStatus, error) {
 	const op = "CreateVolume"
 	b := (*Backend)(d)
@@ -110,47 +113,111 @@ func (d *volumes) CreateVolume(ctx context.Context, spec proxies.VolumeSpec) (pr
 	defer b.lockID(spec.ID)()
 	ctx, cancel := b.callCtx(ctx)
 	defer cancel()
-	if obj, err := b.findDisk(ctx, op, spec.ID); err == nil {
-		return b.volumeStatus(ctx, op, spec.ID, obj)
-	} else if !errors.Is(err, proxies.ErrNotFound) {
+	if b.volMode == VolumesVMDK {
+		return b.vmdkCreateVolume(ctx, op, spec)
+	}
+	obj, err := b.findDisk(ctx, op, spec.ID)
+	switch {
+	case err == nil: // made by an earlier try
+	case !errors.Is(err, proxies.ErrNotFound):
 		return proxies.VolumeStatus{}, err
+	case spec.SnapshotID == "":
+		obj, err = b.createDisk(ctx, op, spec)
+	case b.nativeSnaps:
+		obj, err = b.diskFromSnapshot(ctx, op, spec)
+	default:
+		obj, err = b.diskFromCopy(ctx, op, spec)
 	}
-	var res types.AnyType
-	if spec.SnapshotID != "" {
-		r, err := b.diskFromSnapshot(ctx, op, spec)
-		if err != nil {
-			return proxies.VolumeStatus{}, err
-		}
-		res = r
-	} else {
-		task, err := b.fcdManager().CreateDisk(ctx, types.VslmCreateSpec{
-			Name: volumePrefix + spec.ID, CapacityInMB: int64(spec.SizeGB) << 10, KeepAfterDeleteVm: types.NewBool(true),
-			BackingSpec: &types.VslmCreateSpecDiskFileBackingSpec{
-				VslmCreateSpecBackingSpec: types.VslmCreateSpecBackingSpec{Datastore: b.ds.Reference()},
-				ProvisioningType:          string(types.BaseConfigInfoDiskFileBackingInfoProvisioningTypeThin),
-			},
-		})
-		if err != nil {
-			return proxies.VolumeStatus{}, wrapErr(op, err)
-		}
-		info, err := task.WaitForResult(ctx, nil)
-		if err != nil {
-			return proxies.VolumeStatus{}, wrapErr(op, err)
-		}
-		res = info.Result
-	}
-	obj, ok := res.(types.VStorageObject)
-	if !ok {
-		return proxies.VolumeStatus{}, proxies.Errorf(proxies.ErrUnavailable, op, "vCenter returned no disk for volume %s", spec.ID)
+	if err != nil {
+		return proxies.VolumeStatus{}, err
 	}
 	b.fcds.mu.Lock()
 	b.fcds.disks[spec.ID] = obj.Config.Id.Id
 	b.fcds.mu.Unlock()
-	return b.volumeStatus(ctx, op, spec.ID, &obj)
+	if spec.SnapshotID != "" {
+		if obj, err = b.growDisk(ctx, op, obj, spec.SizeGB); err != nil {
+			return proxies.VolumeStatus{}, err
+		}
+	}
+	return b.volumeStatus(ctx, op, spec.ID, obj)
+}
+
+// createDisk makes a blank thin disk.
+func (b *Backend) createDisk(ctx context.Context, op string, spec proxies.VolumeSpec) (*types.VStorageObject, error) {
+	task, err := b.fcdManager().CreateDisk(ctx, types.VslmCreateSpec{
+		Name: volumePrefix + spec.ID, CapacityInMB: int64(spec.SizeGB) << 10, KeepAfterDeleteVm: types.NewBool(true),
+		BackingSpec: &types.VslmCreateSpecDiskFileBackingSpec{
+			VslmCreateSpecBackingSpec: types.VslmCreateSpecBackingSpec{Datastore: b.ds.Reference()},
+			ProvisioningType:          string(types.BaseConfigInfoDiskFileBackingInfoProvisioningTypeThin),
+		},
+	})
+	if err != nil {
+		return nil, wrapErr(op, err)
+	}
+	info, err := task.WaitForResult(ctx, nil)
+	if err != nil {
+		return nil, wrapErr(op, err)
+	}
+	return diskResult(op, spec.ID, info.Result)
+}
+
+// diskResult is the disk a create task returned.
+func diskResult(op, id string, res types.AnyType) (*types.VStorageObject, error) {
+	obj, ok := res.(types.VStorageObject)
+	if !ok {
+		return nil, proxies.Errorf(proxies.ErrUnavailable, op, "vCenter returned no disk for volume %s", id)
+	}
+	return &obj, nil
+}
+
+// growDisk extends a detached disk made from a snapshot to sizeGB when it
+// is smaller: a volume may be larger than its snapshot, and a retry
+// finishes an extend that a crash cut short.
+func (b *Backend) growDisk(ctx context.Context, op string, obj *types.VStorageObject, sizeGB int) (*types.VStorageObject, error) {
+	if int64(sizeGB)<<10 <= obj.Config.CapacityInMB || len(obj.Config.ConsumerId) > 0 {
+		return obj, nil
+	}
+	m := b.fcdManager()
+	err := runTask(ctx, op, func(ctx context.Context) (*object.Task, error) {
+		return m.ExtendDisk(ctx, b.ds, obj.Config.Id.Id, int64(sizeGB)<<10)
+	})
+	if err != nil {
+		return nil, err
+	}
+	grown, err := m.Retrieve(ctx, b.ds, obj.Config.Id.Id)
+	if err != nil {
+		return nil, wrapErr(op, err)
+	}
+	return grown, nil
+}
+
+// diskFromCopy makes the disk of a volume from a snapshot taken as a copy
+// (a vCenter without CreateDiskFromSnapshot): another copy of the
+// snapshot's file, grown to the size asked for and registered as a
+// first-class disk. A retry after the copy registers the copy it made.
+func (b *Backend) diskFromCopy(ctx context.Context, op string, spec proxies.VolumeSpec) (*types.VStorageObject, error) {
+	if !fileNameRE.MatchString(spec.ID) {
+		return nil, proxies.Errorf(proxies.ErrInvalid, op, "volume id %q cannot name a VMDK file", spec.ID)
+	}
+	snap, err := b.snapshotForVolume(ctx, op, spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.ensureVolumeDir(ctx, op); err != nil {
+		return nil, err
+	}
+	if err := b.copyDiskAs(ctx, op, snap.BottomID, volumeFile(spec.ID), spec.SizeGB); err != nil {
+		return nil, err
+	}
+	obj, err := b.fcdManager().RegisterDisk(ctx, b.ds.NewURL(volumeFile(spec.ID)).String(), volumePrefix+spec.ID)
+	if err != nil {
+		return nil, wrapErr(op, err)
+	}
+	return obj, nil
 }
 
 // diskFromSnapshot runs CreateDiskFromSnapshot (vSphere 6.7+).
-func (b *Backend) diskFromSnapshot(ctx context.Context, op string, spec proxies.VolumeSpec) (types.AnyType, error) {
+func (b *Backend) diskFromSnapshot(ctx context.Context, op string, spec proxies.VolumeSpec) (*types.VStorageObject, error) {
 	snap, err := b.findSnapshot(ctx, op, spec.SnapshotID)
 	if err != nil {
 		return nil, err
@@ -169,7 +236,7 @@ func (b *Backend) diskFromSnapshot(ctx context.Context, op string, spec proxies.
 	if err != nil {
 		return nil, wrapErr(op, err)
 	}
-	return info.Result, nil
+	return diskResult(op, spec.ID, info.Result)
 }
 
 // GetVolume reports volume id.
@@ -178,6 +245,10 @@ func (d *volumes) GetVolume(ctx context.Context, id string) (proxies.VolumeStatu
 	b := (*Backend)(d)
 	ctx, cancel := b.callCtx(ctx)
 	defer cancel()
+	if b.volMode == VolumesVMDK {
+		st, _, err := b.vmdkStatus(ctx, op, id)
+		return st, err
+	}
 	obj, err := b.findDisk(ctx, op, id)
 	if err != nil {
 		return proxies.VolumeStatus{}, err
@@ -192,6 +263,9 @@ func (d *volumes) DeleteVolume(ctx context.Context, id string) error {
 	defer b.lockID(id)()
 	ctx, cancel := b.callCtx(ctx)
 	defer cancel()
+	if b.volMode == VolumesVMDK {
+		return b.vmdkDeleteVolume(ctx, op, id)
+	}
 	obj, err := b.findDisk(ctx, op, id)
 	if errors.Is(err, proxies.ErrNotFound) {
 		return nil
@@ -210,6 +284,13 @@ func (d *volumes) DeleteVolume(ctx context.Context, id string) error {
 	if len(info.Snapshots) > 0 {
 		return proxies.Errorf(proxies.ErrConflict, op, "volume %s has %d snapshots", id, len(info.Snapshots))
 	}
+	if !b.nativeSnaps && fileNameRE.MatchString(id) {
+		if copies, err := b.snapshotCopies(ctx, op, id); err != nil {
+			return err
+		} else if len(copies) > 0 {
+			return proxies.Errorf(proxies.ErrConflict, op, "volume %s has %d snapshots", id, len(copies))
+		}
+	}
 	return runTask(ctx, op, func(ctx context.Context) (*object.Task, error) { return m.Delete(ctx, b.ds, obj.Config.Id.Id) })
 }
 
@@ -220,6 +301,9 @@ func (d *volumes) ExtendVolume(ctx context.Context, id string, newSizeGB int) (p
 	defer b.lockID(id)()
 	ctx, cancel := b.callCtx(ctx)
 	defer cancel()
+	if b.volMode == VolumesVMDK {
+		return b.vmdkExtendVolume(ctx, op, id, newSizeGB)
+	}
 	obj, err := b.findDisk(ctx, op, id)
 	if err != nil {
 		return proxies.VolumeStatus{}, err
@@ -310,6 +394,24 @@ func (d *volumes) CreateSnapshot(ctx context.Context, spec proxies.SnapshotSpec)
 	defer b.lockID(spec.VolumeID)()
 	ctx, cancel := b.callCtx(ctx)
 	defer cancel()
+	switch {
+	case b.volMode == VolumesVMDK:
+		vol, use, err := b.vmdkStatus(ctx, op, spec.VolumeID)
+		if err != nil {
+			return proxies.SnapshotStatus{}, err
+		}
+		return b.createCopySnapshot(ctx, op, spec, vol.BottomID, vol.SizeGB, use != nil)
+	case !b.nativeSnaps:
+		obj, err := b.findDisk(ctx, op, spec.VolumeID)
+		if err != nil {
+			return proxies.SnapshotStatus{}, err
+		}
+		fb, ok := obj.Config.Backing.(*types.BaseConfigInfoDiskFileBackingInfo)
+		if !ok {
+			return proxies.SnapshotStatus{}, proxies.Errorf(proxies.ErrNotSupported, op, "volume %s is not file-backed; this vCenter can only snapshot file-backed disks", spec.VolumeID)
+		}
+		return b.createCopySnapshot(ctx, op, spec, fb.FilePath, int(obj.Config.CapacityInMB>>10), len(obj.Config.ConsumerId) > 0)
+	}
 	if s, err := b.findSnapshot(ctx, op, spec.ID); err == nil {
 		return s.SnapshotStatus, nil
 	}
@@ -336,6 +438,9 @@ func (d *volumes) GetSnapshot(ctx context.Context, id string) (proxies.SnapshotS
 	b := (*Backend)(d)
 	ctx, cancel := b.callCtx(ctx)
 	defer cancel()
+	if b.volMode == VolumesVMDK || !b.nativeSnaps {
+		return b.findCopySnapshot(ctx, "GetSnapshot", id)
+	}
 	s, err := b.findSnapshot(ctx, "GetSnapshot", id)
 	return s.SnapshotStatus, err
 }
@@ -346,6 +451,9 @@ func (d *volumes) DeleteSnapshot(ctx context.Context, id string) error {
 	b := (*Backend)(d)
 	ctx, cancel := b.callCtx(ctx)
 	defer cancel()
+	if b.volMode == VolumesVMDK || !b.nativeSnaps {
+		return b.deleteCopySnapshot(ctx, op, id)
+	}
 	s, err := b.findSnapshot(ctx, op, id)
 	if errors.Is(err, proxies.ErrNotFound) {
 		return nil
@@ -370,9 +478,15 @@ func (d *volumes) DeleteSnapshot(ctx context.Context, id string) error {
 func (d *volumes) AttachVolume(ctx context.Context, volumeID, serverID string) (string, error) {
 	const op = "AttachVolume"
 	b := (*Backend)(d)
+	// The volume's lock first, then the server's (a server's own calls
+	// take only the server's): two attaches of one volume cannot race.
+	defer b.lockID(volumeID)()
 	defer b.lockID(serverID)()
 	ctx, cancel := b.callCtx(ctx)
 	defer cancel()
+	if b.volMode == VolumesVMDK {
+		return b.vmdkAttachVolume(ctx, op, volumeID, serverID)
+	}
 	obj, err := b.findDisk(ctx, op, volumeID)
 	if err != nil {
 		return "", err
@@ -435,8 +549,12 @@ func freeUnit(devices object.VirtualDeviceList, key int32, m *mo.VirtualMachine)
 func (d *volumes) DetachVolume(ctx context.Context, volumeID string) error {
 	const op = "DetachVolume"
 	b := (*Backend)(d)
+	defer b.lockID(volumeID)()
 	ctx, cancel := b.callCtx(ctx)
 	defer cancel()
+	if b.volMode == VolumesVMDK {
+		return b.vmdkDetachVolume(ctx, op, volumeID)
+	}
 	obj, err := b.findDisk(ctx, op, volumeID)
 	if err != nil || len(obj.Config.ConsumerId) == 0 {
 		return err

@@ -152,7 +152,35 @@ func (b *Broker) runCreate(ctx context.Context, s *registry.Server, spec proxies
 	if err != nil {
 		return st, err
 	}
-	return b.await(ctx, be, s.ID, st, func(st proxies.ServerStatus) bool { return st.State != proxies.StateBuilding })
+	st, err = b.await(ctx, be, s.ID, st, func(st proxies.ServerStatus) bool { return st.State != proxies.StateBuilding })
+	if err == nil && st.State == proxies.StateError && capacityFault(st.Fault) {
+		// The cloud took the server, then found no room for it (a bottom
+		// OpenStack's own scheduler, a zone out of an instance type): a
+		// refusal like any other, so the server goes to the next candidate.
+		return st, proxies.Errorf(proxies.ErrCapacity, "CreateServer", "cloud %s accepted the server, then failed it: %s", be.Name(), st.Fault)
+	}
+	return st, err
+}
+
+// capacityFaults are what clouds say when a server they accepted finds no
+// room: Nova's scheduler, EC2, Azure's allocator and vSphere's admission
+// control.
+var capacityFaults = []string{
+	"no valid host was found",
+	"insufficientinstancecapacity", "insufficient capacity",
+	"allocationfailed", "zonalallocationfailed", "overconstrainedallocationrequest",
+	"insufficientresourcesfault", "insufficient resources",
+}
+
+// capacityFault reports whether a build's fault says the cloud had no room.
+func capacityFault(fault string) bool {
+	f := strings.ToLower(fault)
+	for _, c := range capacityFaults {
+		if strings.Contains(f, c) {
+			return true
+		}
+	}
+	return false
 }
 
 // await polls the backend until done says the status has settled.

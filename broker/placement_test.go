@@ -129,6 +129,52 @@ func TestRefusedCreateGoesToNextCandidate(t *testing.T) {
 	}
 }
 
+// TestLateRefusalGoesToNextCandidate: a cloud that accepts a server and
+// then fails it for lack of room (a bottom OpenStack's "No valid host")
+// is a refusal too: its server is removed and the next candidate builds
+// it; any other build fault stays the server's error.
+func TestLateRefusalGoesToNextCandidate(t *testing.T) {
+	for _, c := range []struct {
+		fault, wantStatus, wantCloud string
+	}{
+		{"No valid host was found. There are not enough hosts available.", "ACTIVE", "west"},
+		{"InsufficientInstanceCapacity: We currently do not have sufficient m5.large capacity", "ACTIVE", "west"},
+		{"the image is corrupt", "ERROR", ""},
+	} {
+		t.Run(c.fault, func(t *testing.T) {
+			f := newFederated(t)
+			f.east.BuildFault, f.east.BuildPolls = c.fault, 1
+			id, err := f.boot(t, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := f.waitStatus(t, id, c.wantStatus)
+			if f.east.Has(id) {
+				t.Error("the server east failed is still at east")
+			}
+			if c.wantStatus == "ERROR" {
+				if s.Fault == nil || !strings.Contains(s.Fault.Message, c.fault) {
+					t.Errorf("fault %+v; want the build's own fault", s.Fault)
+				}
+				if f.west.Has(id) {
+					t.Error("a server with a build fault was sent elsewhere")
+				}
+				return
+			}
+			if s.Routing.Cloud != c.wantCloud || !f.west.Has(id) || s.Fault != nil {
+				t.Errorf("server on %s (fault %+v); want it ACTIVE on %s", s.Routing.Cloud, s.Fault, c.wantCloud)
+			}
+			claims, err := f.sched.Claims(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(claims) != 1 || claims[0].Cloud != "west" {
+				t.Errorf("claims %+v; want one, on west", claims)
+			}
+		})
+	}
+}
+
 func (f *federated) backendFor(cloud string) *brokertest.Backend {
 	if cloud == "east" {
 		return f.east

@@ -35,6 +35,8 @@ type Config struct {
 	Registry Registry `yaml:"registry"`
 	Identity Identity `yaml:"identity"`
 	Clouds   []Cloud  `yaml:"clouds"`
+	// Scheduler tunes placement (config/scheduler.go).
+	Scheduler Scheduler `yaml:"scheduler"`
 }
 
 // Registry says where Redis is.
@@ -60,6 +62,12 @@ type Cloud struct {
 	Name             string `yaml:"name"`
 	Type             string `yaml:"type"` // local, openstack, vsphere, aws or azure
 	AvailabilityZone string `yaml:"availability_zone"`
+	// Country (ISO 3166-1 alpha-2, e.g. DE) and Region (free text, e.g.
+	// eu-west) say where the cloud runs servers, for data residency: a
+	// cloud without a country never takes a server whose project or
+	// flavor restricts where it may run.
+	Country string `yaml:"country"`
+	Region  string `yaml:"region"`
 	// One section per type, each decoded by its backend's own Config type
 	// (strictly: unknown fields are errors there too).
 	Local     yaml.Node `yaml:"local"`
@@ -68,6 +76,11 @@ type Cloud struct {
 	AWS       yaml.Node `yaml:"aws"`
 	Azure     yaml.Node `yaml:"azure"`
 }
+
+// ErrInvalid marks a cloud entry that is wrong in itself (a missing or
+// unknown field, a bad value), as opposed to a cloud that cannot be
+// reached: the admin API answers the first with 400.
+var ErrInvalid = errors.New("invalid cloud configuration")
 
 // CloudTypes are the cloud types this build supports.
 var CloudTypes = []string{"local", "openstack", "vsphere", "aws", "azure"}
@@ -171,7 +184,11 @@ func (c *Config) Validate() error {
 		case !slices.Contains(CloudTypes, cl.Type):
 			errs = append(errs, fmt.Errorf("%s.type: %q is not supported by this build (supported: %s)", where, cl.Type, strings.Join(CloudTypes, ", ")))
 		}
+		if err := cl.validateLocation(where); err != nil {
+			errs = append(errs, err)
+		}
 	}
+	errs = append(errs, c.Scheduler.validate(c.Clouds)...)
 	return errors.Join(errs...)
 }
 

@@ -34,8 +34,8 @@ type ranked struct {
 // (Scheduler.Snapshot orders hosts by cloud, then name).
 func Decide(snap Snapshot, req Request, filters []Filter, weighers []Weigher) []Candidate {
 	hosts := snap.Hosts
-	filters = activeOnly(filters, &req)
-	weighers = activeOnly(weighers, &req)
+	filters = prepared(activeOnly(filters, &req), hosts, &req)
+	weighers = prepared(activeOnly(weighers, &req), hosts, &req)
 	fast := make([]fastFilter, len(filters))
 	for i, f := range filters {
 		fast[i], _ = f.(fastFilter)

@@ -11,8 +11,11 @@ type Verdict struct {
 	Cloud            string `json:"cloud"`
 	Host             string `json:"host"`
 	AvailabilityZone string `json:"availability_zone"`
-	// RejectedBy is the first filter the host failed ("" when it passed).
+	// RejectedBy is the first filter the host failed ("" when it passed),
+	// and Reason why, when the filter says (ResidencyFilter,
+	// ImagePropertiesFilter).
 	RejectedBy string `json:"rejected_by,omitempty"`
+	Reason     string `json:"reason,omitempty"`
 	// Rank is the host's place among the candidates (1 = chosen first; 0
 	// when rejected).
 	Rank int `json:"rank,omitempty"`
@@ -44,12 +47,16 @@ func Explain(snap Snapshot, req Request, filters []Filter, weighers []Weigher) E
 	}
 	byHost := map[*HostState]int{}
 	var rejected []Verdict
+	pf := prepared(filters, snap.Hosts, &req)
 	for i := range snap.Hosts {
 		h := &snap.Hosts[i]
 		v := Verdict{Cloud: h.Cloud, Host: h.Host, AvailabilityZone: h.AvailabilityZone}
-		for _, f := range filters {
+		for _, f := range pf {
 			if !f.Pass(*h, req) {
 				v.RejectedBy = f.Name()
+				if e, ok := f.(explainer); ok {
+					v.Reason = e.why(h, &req)
+				}
 				break
 			}
 		}
@@ -67,7 +74,7 @@ func Explain(snap Snapshot, req Request, filters []Filter, weighers []Weigher) E
 	}
 	if len(cands) > 1 {
 		raw := make([]float64, len(cands))
-		for _, w := range weighers {
+		for _, w := range prepared(activeOnly(weighers, &req), snap.Hosts, &req) {
 			lo, hi := math.Inf(1), math.Inf(-1)
 			for i, c := range cands {
 				raw[i] = w.Weigh(*c.HostState, req)
@@ -100,5 +107,6 @@ func (s *Scheduler) Explain(ctx context.Context, req Request) (Explanation, erro
 	if err != nil {
 		return Explanation{}, err
 	}
+	req.ProjectResidency = snap.Residency[req.ProjectID]
 	return Explain(snap, req, s.filters, s.weighers), nil
 }

@@ -1,5 +1,7 @@
 package scheduler
 
+import "slices"
+
 // Filter rejects hosts that cannot take a request, as Nova's scheduler
 // filters do. Filters are small named values so that a placement can be
 // explained ("rejected by capacity") and the list configured.
@@ -39,6 +41,37 @@ type fastWeigher interface {
 // decision they cannot change.
 type conditional interface {
 	applies(req *Request) bool
+}
+
+// preparer is implemented by the filters and weighers that work out once
+// per decision what they need from the request and the snapshot (a
+// residency rule, the group members' zones): Decide and Explain run the
+// value prepare returns over the hosts, not the one configured.
+type preparer[T any] interface {
+	prepare(hosts []HostState, req *Request) T
+}
+
+// prepared is vs with every preparer replaced by what it prepares for req
+// (vs itself when none is a preparer).
+func prepared[T any](vs []T, hosts []HostState, req *Request) []T {
+	for i, v := range vs {
+		if _, ok := any(v).(preparer[T]); ok {
+			out := slices.Clone(vs)
+			for j := i; j < len(out); j++ {
+				if p, ok := any(out[j]).(preparer[T]); ok {
+					out[j] = p.prepare(hosts, req)
+				}
+			}
+			return out
+		}
+	}
+	return vs
+}
+
+// explainer is implemented by the filters that can say why a host failed
+// them; Explain shows it beside the filter's name.
+type explainer interface {
+	why(h *HostState, req *Request) string
 }
 
 // inactive reports whether v declares it cannot change the decision for req.
@@ -154,7 +187,7 @@ func DefaultFilters(cpu, ram, disk float64) []Filter {
 	return []Filter{
 		ForcedHostFilter{}, AvailabilityZoneFilter{}, CloudFilter{}, RetryFilter{}, ComputeFilter{},
 		SameHostFilter{}, DifferentHostFilter{}, ServerGroupAffinityFilter{}, ServerGroupAntiAffinityFilter{},
-		AggregateMultiTenancyIsolation{}, AggregateInstanceExtraSpecsFilter{},
+		AggregateMultiTenancyIsolation{}, AggregateInstanceExtraSpecsFilter{}, ResidencyFilter{}, ImagePropertiesFilter{},
 		CapacityFilter{CPURatio: orDefault(cpu, DefaultCPUAllocationRatio), RAMRatio: orDefault(ram, DefaultRAMAllocationRatio),
 			DiskRatio: orDefault(disk, DefaultDiskAllocationRatio)},
 	}
@@ -162,7 +195,8 @@ func DefaultFilters(cpu, ram, disk float64) []Filter {
 
 // DefaultWeighers are the scheduler's weighers with Nova's multipliers
 // (1.0 each): spread by free RAM, prefer cheaper clouds, weigh the soft
-// group policies.
+// group policies; the latency weigher is in the list but off (multiplier 0)
+// until configured.
 func DefaultWeighers() []Weigher { return Options{}.weighers() }
 
 func orDefault(v, d float64) float64 {

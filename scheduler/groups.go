@@ -31,6 +31,10 @@ func (ServerGroupAffinityFilter) pass(h *HostState, req *Request) bool {
 	return req.Group.Policy != "affinity" || len(req.Group.Hosts) == 0 || inHosts(req.Group.Hosts, h)
 }
 
+func (ServerGroupAffinityFilter) why(h *HostState, _ *Request) string {
+	return "the server group (policy affinity) runs its members elsewhere, not on " + h.Host
+}
+
 // ServerGroupAntiAffinityFilter drops, for a group with the anti-affinity
 // policy, every host a member runs on, like Nova's.
 type ServerGroupAntiAffinityFilter struct{}
@@ -47,6 +51,10 @@ func (ServerGroupAntiAffinityFilter) applies(req *Request) bool {
 
 func (ServerGroupAntiAffinityFilter) pass(h *HostState, req *Request) bool {
 	return req.Group.Policy != "anti-affinity" || !inHosts(req.Group.Hosts, h)
+}
+
+func (ServerGroupAntiAffinityFilter) why(h *HostState, _ *Request) string {
+	return "a member of the server group (policy anti-affinity) already runs on " + h.Host
 }
 
 // ServerGroupSoftAffinityWeigher prefers, for a group with the

@@ -23,12 +23,21 @@ type Options struct {
 	Filters  []Filter
 	Weighers []Weigher
 	// Weigher multipliers (nova.conf *_weight_multiplier): nil is the
-	// default 1.0, 0 switches the weigher off, a negative value inverts it
+	// default 1.0 (0 for the latency weigher, which is off until
+	// configured), 0 switches the weigher off, a negative value inverts it
 	// (a negative RAM multiplier stacks servers instead of spreading them).
 	RAMWeightMultiplier              *float64
 	CostWeightMultiplier             *float64
 	SoftAffinityWeightMultiplier     *float64
 	SoftAntiAffinityWeightMultiplier *float64
+	LatencyWeightMultiplier          *float64
+	// Latency is the table the LatencyWeigher reads (zero: the defaults,
+	// 0.5 ms within a zone, 1 ms within a cloud, 50 ms elsewhere).
+	Latency Latency
+	// CloudLocations is each cloud's country and region (canopy.yaml), for
+	// the ResidencyFilter; a cloud without one fails every residency
+	// requirement.
+	CloudLocations map[string]Location
 	// CloudCosts is each cloud's price per vCPU-hour, for the CostWeigher.
 	// An aggregate's cost_per_vcpu_hour metadata overrides it for its
 	// hosts; a host priced by neither costs 0 (the local pool's hardware
@@ -56,6 +65,7 @@ type Scheduler struct {
 	weighers          []Weigher
 	perRound, rounds  int
 	cloudCosts        map[string]float64
+	locations         map[string]Location
 
 	memMu   sync.Mutex // guards the cached host list
 	memRefs []hostRef
@@ -75,7 +85,7 @@ func New(reg *registry.Registry, opts Options) *Scheduler {
 		diskR:   orDefault(opts.DiskAllocationRatio, DefaultDiskAllocationRatio),
 		filters: opts.Filters, weighers: opts.Weighers,
 		perRound: opts.ClaimsPerRound, rounds: opts.Rounds,
-		cloudCosts: opts.CloudCosts,
+		cloudCosts: opts.CloudCosts, locations: opts.CloudLocations,
 	}
 	if s.filters == nil {
 		s.filters = DefaultFilters(s.cpuR, s.ramR, s.diskR)
@@ -100,11 +110,16 @@ func (o Options) weighers() []Weigher {
 		}
 		return *p
 	}
+	latencyMult := 0.0 // off unless configured: it pulls against soft-anti-affinity
+	if o.LatencyWeightMultiplier != nil {
+		latencyMult = *o.LatencyWeightMultiplier
+	}
 	return []Weigher{
 		RAMWeigher{Mult: m(o.RAMWeightMultiplier)},
 		CostWeigher{Mult: m(o.CostWeightMultiplier)},
 		ServerGroupSoftAffinityWeigher{Mult: m(o.SoftAffinityWeightMultiplier)},
 		ServerGroupSoftAntiAffinityWeigher{Mult: m(o.SoftAntiAffinityWeightMultiplier)},
+		LatencyWeigher{Mult: latencyMult, Table: o.Latency},
 	}
 }
 
@@ -139,6 +154,7 @@ func (s *Scheduler) place(ctx context.Context, req Request, filters []Filter) (P
 			return Placement{}, err
 		}
 		notBefore = time.Now() // the next round needs a read that sees this round's losses
+		req.ProjectResidency = snap.Residency[req.ProjectID]
 		cands := Decide(snap, req, filters, s.weighers)
 		if len(cands) == 0 {
 			break

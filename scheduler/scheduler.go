@@ -5,9 +5,11 @@
 // gateway processes never over-book.
 //
 // Filters (Nova's, by name: zone, compute, capacity, aggregates, server
-// groups, same/different host, retry; and Canopy's cloud filter) and
-// weighers (free RAM, cost per vCPU-hour, soft group policies, each with
-// its multiplier) are small values; Explain shows a decision host by host.
+// groups, same/different host, retry, image properties; and Canopy's cloud
+// and data-residency filters) and weighers (free RAM, cost per vCPU-hour,
+// soft group policies, latency to the group's members, each with its
+// multiplier) are small values; Explain shows a decision host by host and
+// why each dropped host was dropped.
 package scheduler
 
 import (
@@ -48,6 +50,10 @@ type HostState struct {
 	// Aggregates is what the host's aggregates say, resolved once per
 	// snapshot and shared by the hosts in the same aggregates (nil: in none).
 	Aggregates *AggregateView `json:"aggregates,omitempty"`
+	// Country and Region are where the host's cloud runs (Options.
+	// CloudLocations; "" when not configured), for the ResidencyFilter.
+	Country string `json:"country,omitempty"`
+	Region  string `json:"region,omitempty"`
 	// PricePerVCPUHour is what a vCPU costs here per hour (aggregate
 	// metadata cost_per_vcpu_hour, else Options.CloudCosts; 0 when
 	// unpriced), for the CostWeigher.
@@ -67,6 +73,14 @@ type Request struct {
 	Group GroupHints
 	// Hints are the scheduler hints of the create, resolved by the caller.
 	Hints Hints
+	// ImageProperties are the properties of the image the server boots
+	// (Glance's; nil when it boots from a volume or has none), for the
+	// ImagePropertiesFilter.
+	ImageProperties map[string]string
+	// ProjectResidency is the project's data residency. The Scheduler sets
+	// it from its store (SetProjectResidency) when it places or explains;
+	// callers of Decide set it themselves.
+	ProjectResidency Residency
 }
 
 // Hints are Nova's scheduler hints (os:scheduler_hints) and Canopy's own,
@@ -90,6 +104,9 @@ type Hints struct {
 // Snapshot is the registry's view of every candidate at one moment.
 type Snapshot struct {
 	Hosts []HostState
+	// Residency is each project's data residency, as the scheduler's store
+	// holds it (projects without one are absent).
+	Residency map[string]Residency
 }
 
 // Placement is the outcome: where the server goes.

@@ -115,6 +115,7 @@ func (s *Scheduler) Snapshot(ctx context.Context) (Snapshot, error) {
 	hostOffCmd := pipe.HGetAll(ctx, s.keys.hostDisabled())
 	hostDownCmd := pipe.HGetAll(ctx, s.keys.hostDown())
 	aggCmd := pipe.HGetAll(ctx, s.keys.aggregates())
+	resCmd := pipe.HGetAll(ctx, s.keys.residency())
 	if _, err := pipe.Exec(ctx); err != nil {
 		return Snapshot{}, err
 	}
@@ -156,6 +157,13 @@ func (s *Scheduler) Snapshot(ctx context.Context) (Snapshot, error) {
 	})
 	resolveAggregates(snap.Hosts, decodeAggregates(aggCmd.Val()))
 	resolvePrices(snap.Hosts, s.cloudCosts)
+	resolveLocations(snap.Hosts, s.locations)
+	if res := resCmd.Val(); len(res) > 0 {
+		snap.Residency = make(map[string]Residency, len(res))
+		for p, raw := range res {
+			snap.Residency[p] = decodeResidency(raw)
+		}
+	}
 	return snap, nil
 }
 

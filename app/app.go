@@ -65,6 +65,10 @@ type Options struct {
 	// ComputeQuota is every project's default compute quota (zero value:
 	// Nova's defaults; -1 fields are unlimited).
 	ComputeQuota broker.Quota
+	// BuildCloud builds a cloud registered through the admin API while the
+	// gateway runs (app/backends.BuildOne); nil makes registration answer
+	// 501. Clouds registered earlier are built with it at New.
+	BuildCloud CloudBuilder
 }
 
 // App is a wired Canopy gateway.
@@ -82,12 +86,14 @@ type App struct {
 	Gateway   *gateway.Gateway
 	Metrics   *prometheus.Registry
 
-	log      *slog.Logger
-	opts     Options
-	backends map[string]proxies.Backend // every cloud, behind the metered path
-	health   cloudHealth
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	log    *slog.Logger
+	opts   Options
+	clouds *proxies.Set // every cloud, behind the metered path
+	ct     cloudTable
+	runCtx context.Context // Start's, for watches started later
+	health cloudHealth
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // New builds an App over reg. It starts nothing; call Start.
@@ -145,21 +151,29 @@ func New(ctx context.Context, reg *registry.Registry, opts Options, log *slog.Lo
 		}
 	}
 	a.Scheduler = scheduler.New(reg, scheduler.Options{})
-	backends := map[string]proxies.Backend{opts.LocalName: metered.Wrap(pool)}
+	a.ct = cloudTable{types: map[string]string{}, fixed: map[string]bool{opts.LocalName: true},
+		registered: map[string]registeredCloud{}, broken: map[string]string{}, watches: map[string]context.CancelFunc{}}
+	wrapped := []proxies.Backend{metered.Wrap(pool)}
 	for _, b := range opts.Backends {
-		if _, dup := backends[b.Name()]; dup || b.Name() == "" {
-			return nil, fmt.Errorf("cloud %q: the name is empty or used twice", b.Name())
-		}
-		backends[b.Name()] = metered.Wrap(b)
+		wrapped = append(wrapped, metered.Wrap(b))
+		a.ct.fixed[b.Name()] = true
+		a.ct.types[b.Name()] = opts.CloudTypes[b.Name()]
 	}
-	a.backends = backends
-	a.Broker = broker.New(reg, a.Scheduler, a.Image, a.Network, backends, log, broker.Options{SyncInterval: 10 * time.Second, Quota: opts.ComputeQuota})
+	clouds, err := proxies.NewSet(wrapped...)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	a.clouds = clouds
+	a.Broker = broker.New(reg, a.Scheduler, a.Image, a.Network, nil, log, broker.Options{SyncInterval: 10 * time.Second, Quota: opts.ComputeQuota, Clouds: clouds})
 	a.Broker.SetSecurityGroups(a.Network)
 	a.Network.SetRealiser(a.Broker)
 	a.Broker.SetImageStore(store)
 	a.Compute = compute.New(reg, a.Broker, compute.Options{Zones: a.zones})
-	a.Volumes = blockstorage.New(reg, a.Image, backends, blockstorage.Options{Zones: volumeZones(ctx, opts, log)})
+	a.Volumes = blockstorage.New(reg, a.Image, nil, blockstorage.Options{Zones: volumeZones(ctx, opts, log), Clouds: clouds})
 	a.Broker.SetVolumes(a.Volumes)
+	// Clouds registered through the admin API, by this gateway or another.
+	a.reconcileRegistered(ctx)
 
 	a.Gateway = gateway.New(log, a.Identity)
 	a.Admin = admin.New(reg, a.Scheduler, a)
@@ -240,6 +254,12 @@ func (a *App) Close() {
 			c.Close()
 		}
 	}
+	a.ct.mu.Lock()
+	for _, r := range a.ct.registered {
+		closeBackend(r.raw)
+	}
+	a.ct.registered = map[string]registeredCloud{}
+	a.ct.mu.Unlock()
 }
 
 func (a *App) healthz(w http.ResponseWriter, r *http.Request) {

@@ -36,13 +36,39 @@ func (a *App) startWatches(ctx context.Context) {
 			a.log.Error("cannot register sync metrics", "err", err)
 		}
 	}
-	for name, be := range a.backends {
-		if w, ok := broker.WatcherOf(be); ok {
-			a.goRun(ctx, "watch "+name, func(ctx context.Context) error {
-				a.watchLoop(ctx, name, w)
-				return nil
-			})
-		}
+	a.ct.mu.Lock()
+	a.runCtx = ctx
+	a.ct.mu.Unlock()
+	for name, be := range a.clouds.All() {
+		a.startWatch(name, be)
+	}
+}
+
+// startWatch (re)starts cloud's watch when its backend pushes changes,
+// stopping the one it replaces. Before Start it does nothing.
+func (a *App) startWatch(cloud string, be proxies.Backend) {
+	a.stopWatch(cloud)
+	w, ok := broker.WatcherOf(be)
+	a.ct.mu.Lock()
+	defer a.ct.mu.Unlock()
+	if !ok || a.runCtx == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(a.runCtx)
+	a.ct.watches[cloud] = cancel
+	a.goRun(ctx, "watch "+cloud, func(ctx context.Context) error {
+		a.watchLoop(ctx, cloud, w)
+		return nil
+	})
+}
+
+// stopWatch stops cloud's watch, if one runs.
+func (a *App) stopWatch(cloud string) {
+	a.ct.mu.Lock()
+	defer a.ct.mu.Unlock()
+	if stop := a.ct.watches[cloud]; stop != nil {
+		stop()
+		delete(a.ct.watches, cloud)
 	}
 }
 

@@ -86,7 +86,7 @@ const rootDevice = "/dev/vda"
 func (b *Broker) checkBootVolume(ctx context.Context, req CreateRequest, f *registry.Flavor) error {
 	const op = "CreateServers"
 	if req.ImageID != "" {
-		if err := b.checkImage(ctx, req, f); err != nil {
+		if _, err := b.checkImage(ctx, req, f); err != nil {
 			return err
 		}
 	}

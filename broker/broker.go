@@ -28,6 +28,10 @@ type Options struct {
 	Now func() time.Time
 	// NewID mints top ids (uuid v4 by default).
 	NewID func() string
+	// Clouds, when set, is the gateway's live set of clouds (registered
+	// and removed while it runs: AddCloud, RemoveCloud); it replaces New's
+	// map.
+	Clouds *proxies.Set
 }
 
 // Quota is a project's compute quota; -1 means unlimited.
@@ -84,7 +88,7 @@ type Broker struct {
 	// secgroups is the network service's groups (SetSecurityGroups); nil
 	// makes the security-group actions answer 501.
 	secgroups SecurityGroups
-	backends  map[string]proxies.Backend
+	backends  *proxies.Set
 	log       *slog.Logger
 	opts      Options
 
@@ -106,6 +110,10 @@ type Broker struct {
 	mu     sync.Mutex
 	builds map[string]*buildHandle // running builds by server id
 	closed bool
+	// runCtx is Run's context (nil before Run); syncs are the running
+	// sync loops by cloud, each with the cancel that stops it.
+	runCtx context.Context
+	syncs  map[string]context.CancelFunc
 }
 
 // New returns a broker. It starts nothing: Run starts the sync loops, and
@@ -115,8 +123,12 @@ func New(reg *registry.Registry, placer Placer, images Images, ports Ports, back
 		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	set := opts.Clouds
+	if set == nil {
+		set = proxies.SetFromMap(backends)
+	}
 	return &Broker{
-		reg: reg, placer: placer, images: images, ports: ports, backends: backends, log: log,
+		reg: reg, placer: placer, images: images, ports: ports, backends: set, log: log, syncs: map[string]context.CancelFunc{},
 		opts:    opts.Defaults(),
 		servers: registry.NewCollection[registry.Server](reg, registry.KindServer, nil),
 		flavors: registry.NewCollection(reg, registry.KindFlavor, func(f *registry.Flavor) string { return f.Name }),
@@ -129,19 +141,73 @@ func New(reg *registry.Registry, placer Placer, images Images, ports Ports, back
 }
 
 // Run starts one sync loop per backend and returns at once; the loops stop
-// when ctx ends or Close is called.
+// when ctx ends or Close is called. Clouds added later (AddCloud) get
+// theirs then.
 func (b *Broker) Run(ctx context.Context) {
 	if b.opts.SyncInterval <= 0 {
 		return
 	}
-	for name, be := range b.backends {
-		b.spawn(func(bctx context.Context) {
-			ctx, cancel := mergeCancel(ctx, bctx)
-			defer cancel()
-			b.syncLoop(ctx, name, be)
-		})
+	b.mu.Lock()
+	b.runCtx = ctx
+	b.mu.Unlock()
+	for name := range b.backends.All() {
+		b.startSync(name)
 	}
 }
+
+// startSync (re)starts the sync loop of cloud, stopping the one it
+// replaces. Before Run, or with syncs off, it does nothing.
+func (b *Broker) startSync(cloud string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if stop := b.syncs[cloud]; stop != nil {
+		stop()
+		delete(b.syncs, cloud)
+	}
+	be, ok := b.backends.Get(cloud)
+	if b.runCtx == nil || b.closed || !ok || b.opts.SyncInterval <= 0 {
+		return
+	}
+	ctx, cancel := mergeCancel(b.runCtx, b.ctx)
+	b.syncs[cloud] = cancel
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		defer cancel()
+		b.syncLoop(ctx, cloud, be)
+	}()
+}
+
+// AddCloud puts be in the broker's set of clouds (replacing the cloud of
+// the same name, whose sync loop stops) and starts its sync loop. The app
+// calls it when a cloud is registered or reconfigured while the gateway
+// runs.
+func (b *Broker) AddCloud(be proxies.Backend) {
+	b.backends.Put(be)
+	b.startSync(be.Name())
+}
+
+// RemoveCloud stops the sync loop of cloud, takes it out of the set and
+// forgets its pending pushes. The caller has checked nothing lives there.
+func (b *Broker) RemoveCloud(ctx context.Context, cloud string) {
+	b.mu.Lock()
+	if stop := b.syncs[cloud]; stop != nil {
+		stop()
+		delete(b.syncs, cloud)
+	}
+	b.mu.Unlock()
+	b.backends.Remove(cloud)
+	if err := b.forgetCloud(ctx, cloud); err != nil {
+		b.log.Warn("cannot forget what was realised in a removed cloud", "cloud", cloud, "err", err)
+	}
+	if err := b.reg.Client().Del(ctx, pendingKey(cloud)).Err(); err != nil {
+		b.log.Warn("cannot drop the pending pushes of a removed cloud", "cloud", cloud, "err", err)
+	}
+	b.refreshPendingGauge(ctx)
+}
+
+// Clouds is the broker's set of clouds.
+func (b *Broker) Clouds() *proxies.Set { return b.backends }
 
 // Close cancels every goroutine the broker started and waits for them.
 func (b *Broker) Close() {
@@ -176,7 +242,7 @@ func (b *Broker) spawn(fn func(ctx context.Context)) bool {
 
 // backend returns the backend named cloud.
 func (b *Broker) backend(cloud, op string) (proxies.Backend, error) {
-	be, ok := b.backends[cloud]
+	be, ok := b.backends.Get(cloud)
 	if !ok {
 		return nil, proxies.Errorf(proxies.ErrUnavailable, op, "cloud %s is not configured", cloud)
 	}

@@ -81,10 +81,11 @@ func (b *Broker) CreateServers(ctx context.Context, req CreateRequest) ([]*regis
 	if err != nil {
 		return nil, err
 	}
+	var imageProps map[string]string
 	if req.BootVolume != nil {
 		err = b.checkBootVolume(ctx, req, flavor)
 	} else {
-		err = b.checkImage(ctx, req, flavor)
+		imageProps, err = b.checkImage(ctx, req, flavor)
 	}
 	if err != nil {
 		return nil, err
@@ -101,6 +102,7 @@ func (b *Broker) CreateServers(ctx context.Context, req CreateRequest) ([]*regis
 	if err != nil {
 		return nil, err
 	}
+	preq.req.ImageProperties = imageProps // for the scheduler's ImagePropertiesFilter
 
 	// Retries: servers that already exist under the requested ids are
 	// returned as they are and take no new quota.
@@ -171,26 +173,28 @@ func flavorUsable(f *registry.Flavor, c Caller) bool {
 	return false
 }
 
-func (b *Broker) checkImage(ctx context.Context, req CreateRequest, f *registry.Flavor) error {
+// checkImage checks the image against the flavor and returns its
+// properties (the scheduler matches them against the hosts).
+func (b *Broker) checkImage(ctx context.Context, req CreateRequest, f *registry.Flavor) (map[string]string, error) {
 	const op = "CreateServers"
 	img, err := b.images.VisibleImage(ctx, req.ProjectID, req.IsAdmin, req.ImageID)
 	if errors.Is(err, registry.ErrNotFound) {
-		return invalid(op, "Image %s could not be found.", req.ImageID)
+		return nil, invalid(op, "Image %s could not be found.", req.ImageID)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if img.Status != "active" {
-		return invalid(op, "Image %s is not active.", req.ImageID)
+		return nil, invalid(op, "Image %s is not active.", req.ImageID)
 	}
 	if f.DiskGB > 0 && img.MinDisk > f.DiskGB {
-		return invalid(op, "Flavor's disk is too small for requested image. Flavor disk is %d bytes, image is %d bytes.",
+		return nil, invalid(op, "Flavor's disk is too small for requested image. Flavor disk is %d bytes, image is %d bytes.",
 			int64(f.DiskGB)<<30, int64(img.MinDisk)<<30)
 	}
 	if img.MinRAM > f.RAMMB {
-		return invalid(op, "Flavor's memory is too small for requested image.")
+		return nil, invalid(op, "Flavor's memory is too small for requested image.")
 	}
-	return nil
+	return img.Properties, nil
 }
 
 // resolveNetworks turns "auto" into the project's one network (Nova's

@@ -41,7 +41,7 @@ func (b *Broker) placeRequest(ctx context.Context, req CreateRequest, f *registr
 	}}
 	h := req.SchedulerHints
 	if h.Cloud != "" {
-		if _, ok := b.backends[h.Cloud]; !ok {
+		if !b.backends.Has(h.Cloud) {
 			return placeRequest{}, invalid(op, "Cloud %s in the scheduler hint 'cloud' could not be found.", h.Cloud)
 		}
 		pr.req.Hints.Cloud = h.Cloud

@@ -78,7 +78,63 @@ func (b *Broker) Realised(ctx context.Context, project, kind, id string) ([]stri
 }
 
 func (b *Broker) markRealised(ctx context.Context, project, kind, id, cloud string) error {
+	if err := b.indexRealised(ctx, project, kind, id, cloud); err != nil {
+		return err
+	}
 	return b.reg.Client().SAdd(ctx, realisedKey(project, kind, id), cloud).Err()
+}
+
+// cloudRealisedKey indexes the realised sets that name cloud, so that a
+// cloud removed while the gateway runs is taken out of every one of them
+// (forgetCloud) without scanning the keyspace.
+func cloudRealisedKey(cloud string) string {
+	return registry.Key("", "cloud-realised", cloud)
+}
+
+func (b *Broker) indexRealised(ctx context.Context, project, kind, id, cloud string) error {
+	return b.reg.Client().SAdd(ctx, cloudRealisedKey(cloud), realisedKey(project, kind, id)).Err()
+}
+
+// forgetCloud takes cloud out of every realised set and image location it
+// appears in: a cloud of the same name registered later starts empty.
+func (b *Broker) forgetCloud(ctx context.Context, cloud string) error {
+	rdb := b.reg.Client()
+	keys, err := rdb.SMembers(ctx, cloudRealisedKey(cloud)).Result()
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := rdb.SRem(ctx, k, cloud).Err(); err != nil {
+			return err
+		}
+	}
+	if err := rdb.Del(ctx, cloudRealisedKey(cloud)).Err(); err != nil {
+		return err
+	}
+	imgs, err := b.imageRecords.List(ctx, "*", registry.Page{})
+	if err != nil {
+		return err
+	}
+	for _, img := range imgs {
+		if !slices.ContainsFunc(img.Locations, func(l registry.ImageLocation) bool { return l.Cloud == cloud }) {
+			continue
+		}
+		v, err := b.imageRecords.Lookup(ctx, img.ID)
+		if errors.Is(err, registry.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		_, err = b.imageRecords.Update(ctx, v.Project, img.ID, func(cur *registry.Image) error {
+			cur.Locations = slices.DeleteFunc(slices.Clone(cur.Locations), func(l registry.ImageLocation) bool { return l.Cloud == cloud })
+			return nil
+		})
+		if err != nil && !errors.Is(err, registry.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
 }
 
 func (b *Broker) unmarkRealised(ctx context.Context, project, kind, id, cloud string) error {
@@ -237,6 +293,9 @@ func (b *Broker) ensureNetwork(ctx context.Context, be proxies.Backend, ns Netwo
 		return fmt.Errorf("network %s: %w", id, err)
 	}
 	if _, err := be.Networks().EnsureNetwork(ctx, spec); err != nil {
+		return err
+	}
+	if err := b.indexRealised(ctx, spec.ProjectID, realNetwork, id, be.Name()); err != nil {
 		return err
 	}
 	added, err := b.reg.Client().SAdd(ctx, realisedKey(spec.ProjectID, realNetwork, id), be.Name()).Result()

@@ -204,7 +204,7 @@ func (b *Broker) pushTo(ctx context.Context, cloud, kind, project, id string) {
 // refreshPendingGauge sets RealisePending from the registry.
 func (b *Broker) refreshPendingGauge(ctx context.Context) {
 	total := 0
-	for name := range b.backends {
+	for name := range b.backends.All() {
 		n, err := b.reg.Client().SCard(ctx, pendingKey(name)).Result()
 		if err != nil {
 			return

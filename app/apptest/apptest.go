@@ -62,6 +62,10 @@ type Options struct {
 	// Nova's defaults, 10 instances). Benchmarks that boot hundreds of
 	// servers lift it.
 	ComputeQuota broker.Quota
+	// BuildCloud, when set, makes the cloud builder of the admin API's
+	// cloud registration (cmd passes app/backends.BuildOne) over the
+	// gateway's registry.
+	BuildCloud func(reg *registry.Registry, log *slog.Logger) app.CloudBuilder
 }
 
 // UnlimitedQuota is a compute quota with no limit on anything.
@@ -98,8 +102,12 @@ func StartWith(t testing.TB, o Options, clouds ...proxies.Backend) *Gateway {
 	dir := t.TempDir()
 	local := localcloud.DefaultConfig() // the built-in pool is always there; the clouds are beside it
 	local.ApplyBuildDelay(0)
+	var build app.CloudBuilder
+	if o.BuildCloud != nil {
+		build = o.BuildCloud(reg, log)
+	}
 	a, err := app.New(ctx, reg, app.Options{PublicURL: g.URL, Region: "RegionOne", DataDir: dir, TokenTTL: time.Hour,
-		Local: local, Backends: clouds, ComputeQuota: o.ComputeQuota}, log)
+		Local: local, Backends: clouds, ComputeQuota: o.ComputeQuota, BuildCloud: build}, log)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

@@ -45,15 +45,35 @@ func Build(ctx context.Context, reg *registry.Registry, clouds []config.Cloud, l
 	return out, types, nil
 }
 
+// BuildOne builds one cloud's proxy from its canopy.yaml entry: the admin
+// API's registration (app.Options.BuildCloud). An entry that does not
+// decode or validate answers an error wrapping config.ErrInvalid.
+func BuildOne(reg *registry.Registry, log *slog.Logger) func(ctx context.Context, c config.Cloud) (proxies.Backend, error) {
+	return func(ctx context.Context, c config.Cloud) (proxies.Backend, error) {
+		if c.Type == "local" {
+			return nil, fmt.Errorf("%w: the local pool is configured in canopy.yaml", config.ErrInvalid)
+		}
+		return buildBackend(ctx, reg, c, log.With("cloud", c.Name))
+	}
+}
+
+// invalid wraps a decode or validation error as config.ErrInvalid.
+func invalid(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", config.ErrInvalid, err)
+}
+
 func buildBackend(ctx context.Context, reg *registry.Registry, c config.Cloud, log *slog.Logger) (proxies.Backend, error) {
 	switch c.Type {
 	case "openstack":
 		var cfg openstack.Config
 		if err := decodeSection(c.OpenStack, &cfg); err != nil {
-			return nil, err
+			return nil, invalid(err)
 		}
 		if err := cfg.Validate(); err != nil {
-			return nil, err
+			return nil, invalid(err)
 		}
 		b, err := openstack.New(ctx, c.Name, cfg, log)
 		if err != nil {
@@ -64,32 +84,32 @@ func buildBackend(ctx context.Context, reg *registry.Registry, c config.Cloud, l
 	case "vsphere":
 		var cfg vmware.Config
 		if err := decodeSection(c.VSphere, &cfg); err != nil {
-			return nil, err
+			return nil, invalid(err)
 		}
 		if err := cfg.Validate(); err != nil {
-			return nil, err
+			return nil, invalid(err)
 		}
 		return vmware.New(ctx, c.Name, cfg, log)
 	case "aws":
 		var cfg aws.Config
 		if err := decodeSection(c.AWS, &cfg); err != nil {
-			return nil, err
+			return nil, invalid(err)
 		}
 		if err := cfg.Validate(); err != nil {
-			return nil, err
+			return nil, invalid(err)
 		}
 		return aws.New(ctx, c.Name, cfg, log)
 	case "azure":
 		var cfg azure.Config
 		if err := decodeSection(c.Azure, &cfg); err != nil {
-			return nil, err
+			return nil, invalid(err)
 		}
 		if err := cfg.Validate(); err != nil {
-			return nil, err
+			return nil, invalid(err)
 		}
 		return azure.New(ctx, c.Name, cfg, log, azure.WithTokenStore(NewRegistryTokenStore(reg, c.Name)))
 	}
-	return nil, fmt.Errorf("type %q has no proxy in this build", c.Type)
+	return nil, fmt.Errorf("%w: type %q has no proxy in this build", config.ErrInvalid, c.Type)
 }
 
 // decodeSection decodes a cloud's section strictly: an unknown field is an

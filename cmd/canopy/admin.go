@@ -15,6 +15,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
+	"gopkg.in/yaml.v3"
 )
 
 const adminUsage = `Usage: canopy admin [flags] COMMAND [ARGS]
@@ -26,15 +27,24 @@ OS_* environment variables, as with openstackclient.
 Commands:
   cloud list                         every cloud: type, health, zones, capacity, placement state
   cloud show NAME                    one cloud with its hosts
+  cloud register FILE                register a cloud while the gateway runs; FILE (or - for stdin)
+                                     holds one entry of canopy.yaml's clouds: list (name, type,
+                                     availability_zone and the type's section, credentials by reference)
+  cloud update NAME FILE             change a registered cloud: the keys in FILE replace the stored ones
+  cloud remove NAME                  remove a registered cloud that holds no server, volume or snapshot
   cloud disable NAME [--reason R]    take a cloud out of new placements (what runs there stays)
   cloud enable NAME                  put it back
   cloud drift NAME                   what the sync loop found there: corrections, missing servers, orphans
   cloud redo NAME                    push again, now, every change the cloud is waiting for
   job list [--cloud C] [--type build|push]
                                      the work in flight: server builds and tasks, pending pushes
+  job show ID                        one resource's job: state, progress, the error of a failed build
   routing list [--project P] [--cloud C] [--type server|volume|snapshot] [--state S] [--limit N]
                                      where each resource lives
   routing show ID                    where one resource lives
+  residency show PROJECT             the countries and regions a project's servers may be placed in
+  residency set PROJECT [--countries DE,FR] [--regions R1,R2]
+                                     replace them (both empty: no restriction)
   explain --flavor ID [--zone Z] [--project P] | --server ID
                                      where the scheduler would place it now: every host, with the
                                      filter that dropped it or the weights that ranked it
@@ -73,6 +83,8 @@ func runAdmin(ctx context.Context, args []string) error {
 	flavor := sub.String("flavor", "", "flavor id (explain)")
 	server := sub.String("server", "", "server id (explain)")
 	zone := sub.String("zone", "", "availability zone (explain)")
+	countries := sub.String("countries", "", "comma-separated ISO 3166-1 alpha-2 codes (residency set)")
+	regions := sub.String("regions", "", "comma-separated region names (residency set)")
 	var pos []string
 	for len(cargs) > 0 { // positional arguments may come before or after flags
 		if err := sub.Parse(cargs); err != nil {
@@ -113,6 +125,36 @@ func runAdmin(ctx context.Context, args []string) error {
 			}
 			out, err = adminDo(ctx, client, http.MethodPatch, "clouds/"+url.PathEscape(pos[0]), map[string]any{"cloud": body})
 		}
+	case "cloud register":
+		if err = need(1); err == nil {
+			var entry map[string]any
+			if entry, err = readEntryFile(pos[0]); err == nil {
+				out, err = adminDoCodes(ctx, client, http.MethodPost, "clouds", map[string]any{"cloud": entry}, 200, 201)
+			}
+		}
+	case "cloud update":
+		if err = need(2); err == nil {
+			var entry map[string]any
+			if entry, err = readEntryFile(pos[1]); err == nil {
+				out, err = adminDo(ctx, client, http.MethodPatch, "clouds/"+url.PathEscape(pos[0]), map[string]any{"cloud": entry})
+			}
+		}
+	case "cloud remove":
+		if err = need(1); err == nil {
+			if _, err = adminDoCodes(ctx, client, http.MethodDelete, "clouds/"+url.PathEscape(pos[0]), nil, 204); err == nil {
+				fmt.Printf("cloud %s removed\n", pos[0])
+				return nil
+			}
+		}
+	case "residency show":
+		if err = need(1); err == nil {
+			out, err = adminDo(ctx, client, http.MethodGet, "projects/"+url.PathEscape(pos[0])+"/residency", nil)
+		}
+	case "residency set":
+		if err = need(1); err == nil {
+			body := map[string]any{"countries": splitList(*countries), "regions": splitList(*regions)}
+			out, err = adminDo(ctx, client, http.MethodPut, "projects/"+url.PathEscape(pos[0])+"/residency", map[string]any{"residency": body})
+		}
 	case "cloud drift":
 		if err = need(1); err == nil {
 			out, err = adminDo(ctx, client, http.MethodGet, "clouds/"+url.PathEscape(pos[0])+"/drift", nil)
@@ -135,6 +177,10 @@ func runAdmin(ctx context.Context, args []string) error {
 				path += "?" + q.Encode()
 			}
 			out, err = adminDo(ctx, client, http.MethodGet, path, nil)
+		}
+	case "job show":
+		if err = need(1); err == nil {
+			out, err = adminDo(ctx, client, http.MethodGet, "jobs/"+url.PathEscape(pos[0]), nil)
 		}
 	case "routing list":
 		if err = need(0); err == nil {
@@ -209,8 +255,15 @@ func adminClient(ctx context.Context, osCloud string) (*gophercloud.ServiceClien
 }
 
 func adminDo(ctx context.Context, c *gophercloud.ServiceClient, method, path string, body any) (any, error) {
+	return adminDoCodes(ctx, c, method, path, body, 200)
+}
+
+func adminDoCodes(ctx context.Context, c *gophercloud.ServiceClient, method, path string, body any, codes ...int) (any, error) {
 	var out any
-	opts := &gophercloud.RequestOpts{JSONResponse: &out, OkCodes: []int{200}}
+	opts := &gophercloud.RequestOpts{OkCodes: codes}
+	if method != http.MethodDelete {
+		opts.JSONResponse = &out
+	}
 	if body != nil {
 		opts.JSONBody = body
 	}
@@ -219,6 +272,49 @@ func adminDo(ctx context.Context, c *gophercloud.ServiceClient, method, path str
 		return nil, adminError(err)
 	}
 	return out, nil
+}
+
+// readEntryFile reads a cloud entry (YAML or JSON, canopy.yaml's shape) from
+// path, or from stdin for "-".
+func readEntryFile(path string) (map[string]any, error) {
+	var raw []byte
+	var err error
+	if path == "-" {
+		raw, err = io.ReadAll(os.Stdin)
+	} else {
+		raw, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var entry map[string]any
+	if err := yaml.Unmarshal(raw, &entry); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if entry == nil {
+		return nil, fmt.Errorf("%s: no cloud entry (expected a mapping with name, type and the type's section)", path)
+	}
+	// A file copied from canopy.yaml may hold the clouds: list itself.
+	if list, ok := entry["clouds"].([]any); ok {
+		if len(list) != 1 {
+			return nil, fmt.Errorf("%s: holds %d clouds; register one at a time", path, len(list))
+		}
+		if m, ok := list[0].(map[string]any); ok {
+			entry = m
+		}
+	}
+	return entry, nil
+}
+
+// splitList is a comma-separated flag as a list ([] when empty).
+func splitList(s string) []string {
+	out := []string{}
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // adminError shows the API's own fault message.
@@ -293,12 +389,22 @@ func printAdmin(w io.Writer, format string, v any) error {
 			j := j.(map[string]any)
 			fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\t%v\t%v\n", j["type"], orDash(j["cloud"]), j["resource_type"], j["resource_id"], j["project_id"], j["state"], orDash(j["task_state"]))
 		}
+	case m["job"] != nil:
+		j := m["job"].(map[string]any)
+		for _, k := range []string{"type", "cloud", "resource_type", "resource_id", "project_id", "state", "task_state", "progress", "updated", "error"} {
+			if v, ok := j[k]; ok && v != "" {
+				fmt.Fprintf(tw, "%s\t%v\n", k, v)
+			}
+		}
 	case m["redo"] != nil:
 		r := m["redo"].(map[string]any)
 		fmt.Fprintf(tw, "cloud %v: %v pushed, %v still pending\n", r["cloud"], r["pushed"], r["still_pending"])
 		if e, ok := r["error"]; ok {
 			fmt.Fprintf(tw, "%v\n", e)
 		}
+	case m["residency"] != nil:
+		r := m["residency"].(map[string]any)
+		fmt.Fprintf(tw, "project %v\ncountries:\t%v\nregions:\t%v\n", r["project_id"], listOrAny(r["countries"]), listOrAny(r["regions"]))
 	case m["routing"] != nil:
 		fmt.Fprintln(tw, "TYPE\tID\tNAME\tPROJECT\tCLOUD\tHOST\tBOTTOM ID\tSTATE")
 		routingRow(tw, m["routing"].(map[string]any))
@@ -324,6 +430,19 @@ func cloudRow(w io.Writer, c map[string]any) {
 func routingRow(w io.Writer, r map[string]any) {
 	fmt.Fprintf(w, "%v\t%v\t%v\t%v\t%v\t%v\t%v\t%v\n", r["resource_type"], r["resource_id"], r["name"], r["project_id"], r["cloud"],
 		orDash(r["host"]), orDash(r["bottom_id"]), r["state"])
+}
+
+// listOrAny shows a residency list, "any" when empty.
+func listOrAny(v any) string {
+	l, _ := v.([]any)
+	if len(l) == 0 {
+		return "any"
+	}
+	parts := make([]string, len(l))
+	for i, x := range l {
+		parts[i] = fmt.Sprint(x)
+	}
+	return strings.Join(parts, ",")
 }
 
 func orDash(v any) any {

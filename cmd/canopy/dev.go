@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/canopy-cloud/canopy/app/backends"
 	"net"
 	"os"
 	"path/filepath"
@@ -96,7 +97,7 @@ func runDev(ctx context.Context, args []string) error {
 	defer stopSims()
 	a, err := app.New(ctx, reg, app.Options{
 		PublicURL: *publicURL, Region: *region, DataDir: abs, TokenTTL: time.Hour, Local: local,
-		Backends: simClouds, CloudTypes: types, Secret: config.Secret,
+		Backends: simClouds, CloudTypes: types, Secret: config.Secret, BuildCloud: backends.BuildOne(reg, log),
 	}, log)
 	if err != nil {
 		return err

@@ -66,6 +66,7 @@ func runGateway(ctx context.Context, args []string) error {
 		PublicURL: cfg.PublicURL, Region: cfg.Region, DataDir: cfg.DataDir,
 		KeyRepository: cfg.Identity.KeyRepository, TokenTTL: cfg.Identity.TokenTTL,
 		Local: local, LocalName: name, Backends: clouds, CloudTypes: types, Secret: config.Secret,
+		BuildCloud: backends.BuildOne(reg, log),
 	}, log)
 	if err != nil {
 		backends.Close(clouds)

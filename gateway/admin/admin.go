@@ -13,18 +13,27 @@
 //	                                      orphans (bottom servers with a Canopy id the registry lacks)
 //	GET   /admin/v1/jobs                  the asynchronous work in flight: server builds and tasks,
 //	                                      and changes waiting to be pushed to a cloud (cloud, type filters)
+//	GET   /admin/v1/jobs/{id}             the job of resource id: a server's build or task (running, done
+//	                                      or failed, with progress and fault), or a pending push
 //	POST  /admin/v1/clouds/{name}/redo    push again, now, every change the cloud waits for
 //	POST  /admin/v1/scheduler/explain     where a flavor (or an existing server) would be placed:
 //	                                      every host, with the filter that dropped it or its weights
 //
-// Registering or removing a cloud while the gateway runs is not built yet:
-// POST and DELETE on clouds answer 501 and say to edit canopy.yaml and
-// restart. Faults use Nova's body shape.
+//	POST   /admin/v1/clouds           register a cloud while the gateway runs: {"cloud": {"name", "type",
+//	                                  "availability_zone", "<type>": {...}}}, canopy.yaml's shape; 201, or
+//	                                  200 for a retry with the same entry; 409 for a taken name
+//	PATCH  /admin/v1/clouds/{name}    also takes availability_zone and the type's section (a registered
+//	                                  cloud only): the proxy is rebuilt and replaces the old one
+//	DELETE /admin/v1/clouds/{name}    remove a registered cloud that holds no server, volume or snapshot
+//
+// Clouds canopy.yaml defines are changed there (409 here). Faults use
+// Nova's body shape.
 package admin
 
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -55,6 +64,9 @@ type CloudRef struct {
 	Type         string
 	Capabilities proxies.Capabilities
 	Health       Health
+	// Registered is true for a cloud registered through this API (it can
+	// be reconfigured and removed here), false for canopy.yaml's.
+	Registered bool
 }
 
 // Clouds lists the configured clouds (the app implements it).
@@ -102,15 +114,18 @@ func (s *Service) Register(rt *gateway.Router) {
 	r.Public("GET /admin", s.versions)
 	r.Public("GET /admin/{$}", s.versions)
 	r.Handle("GET /admin/v1/clouds", s.admin(s.listClouds))
-	r.Handle("POST /admin/v1/clouds", s.admin(notBuilt))
+	r.Handle("POST /admin/v1/clouds", s.admin(s.registerCloud))
 	r.Handle("GET /admin/v1/clouds/{name}", s.admin(s.showCloud))
 	r.Handle("GET /admin/v1/clouds/{name}/drift", s.admin(s.showDrift))
 	r.Handle("PATCH /admin/v1/clouds/{name}", s.admin(s.updateCloud))
-	r.Handle("DELETE /admin/v1/clouds/{name}", s.admin(notBuilt))
+	r.Handle("DELETE /admin/v1/clouds/{name}", s.admin(s.removeCloud))
 	r.Handle("GET /admin/v1/routings", s.admin(s.listRoutings))
 	r.Handle("GET /admin/v1/routings/{id}", s.admin(s.showRouting))
 	r.Handle("POST /admin/v1/scheduler/explain", s.admin(s.explain))
+	r.Handle("GET /admin/v1/projects/{id}/residency", s.admin(s.showResidency))
+	r.Handle("PUT /admin/v1/projects/{id}/residency", s.admin(s.setResidency))
 	r.Handle("GET /admin/v1/jobs", s.admin(s.listJobs))
+	r.Handle("GET /admin/v1/jobs/{id}", s.admin(s.showJob))
 	r.Handle("POST /admin/v1/clouds/{name}/redo", s.admin(s.redoJobs))
 }
 
@@ -121,10 +136,6 @@ func (s *Service) admin(h gateway.HandlerFunc) gateway.HandlerFunc {
 		}
 		return h(w, r)
 	}
-}
-
-func notBuilt(http.ResponseWriter, *http.Request) error {
-	return wire.NotImplemented("Adding or removing a cloud while the gateway runs is not supported yet: edit the clouds section of canopy.yaml and restart the gateway.")
 }
 
 func (s *Service) versions(w http.ResponseWriter, r *http.Request) error {
@@ -165,7 +176,10 @@ type Cloud struct {
 	Capacity          Capacity             `json:"capacity"`
 	HostCount         int                  `json:"host_count"`
 	Capabilities      proxies.Capabilities `json:"capabilities"`
-	Hosts             []Host               `json:"hosts,omitempty"`
+	// Registered is true for a cloud registered through this API, false
+	// for one canopy.yaml defines.
+	Registered bool   `json:"registered"`
+	Hosts      []Host `json:"hosts,omitempty"`
 }
 
 func (s *Service) cloudViews(ctx context.Context, withHosts bool) ([]Cloud, error) {
@@ -180,7 +194,7 @@ func (s *Service) cloudViews(ctx context.Context, withHosts bool) ([]Cloud, erro
 	refs := s.clouds.CloudList()
 	out := make([]Cloud, 0, len(refs))
 	for _, ref := range refs {
-		c := Cloud{Name: ref.Name, Type: ref.Type, Enabled: true, Health: ref.Health, Capabilities: ref.Capabilities, AvailabilityZones: []string{}}
+		c := Cloud{Name: ref.Name, Type: ref.Type, Enabled: true, Health: ref.Health, Capabilities: ref.Capabilities, AvailabilityZones: []string{}, Registered: ref.Registered}
 		if reason, off := disabled[ref.Name]; off {
 			c.Enabled, c.DisabledReason = false, &reason
 		}
@@ -256,33 +270,58 @@ func (s *Service) updateCloud(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.findCloud(r.Context(), name); err != nil {
 		return err
 	}
-	var body struct {
-		Cloud *struct {
-			Enabled        *bool   `json:"enabled"`
-			DisabledReason *string `json:"disabled_reason"`
-		} `json:"cloud"`
-	}
-	if err := wire.DecodeJSON(r, &body, true); err != nil {
+	m, err := readCloudBody(r)
+	if err != nil {
 		return err
 	}
-	if body.Cloud == nil {
-		return wire.BadRequest("Invalid input for field/attribute cloud: a \"cloud\" object is required.")
+	var placement, entry bool
+	for k := range m {
+		switch {
+		case slices.Contains(placementKeys, k):
+			placement = true
+		case slices.Contains(entryKeys, k):
+			entry = true
+		default:
+			return wire.BadRequest("Invalid input for field/attribute %s: unknown (PATCH takes enabled, disabled_reason, availability_zone or the cloud type's section).", k)
+		}
 	}
-	if body.Cloud.Enabled == nil {
+	if !placement && !entry {
+		return wire.BadRequest("Invalid input for field/attribute cloud: nothing to change (enabled, disabled_reason, availability_zone or the cloud type's section).")
+	}
+	var enabled *bool
+	var reasonPtr *string
+	if v, ok := m["enabled"]; ok {
+		if err := json.Unmarshal(v, &enabled); err != nil || enabled == nil {
+			return wire.BadRequest("Invalid input for field/attribute enabled: true or false.")
+		}
+	}
+	if v, ok := m["disabled_reason"]; ok {
+		if err := json.Unmarshal(v, &reasonPtr); err != nil {
+			return wire.BadRequest("Invalid input for field/attribute disabled_reason: a string.")
+		}
+	}
+	if placement && enabled == nil {
 		return wire.BadRequest("Invalid input for field/attribute enabled: it is required (true or false).")
 	}
 	reason := ""
-	if body.Cloud.DisabledReason != nil {
-		if *body.Cloud.Enabled {
+	if reasonPtr != nil {
+		if *enabled {
 			return wire.BadRequest("Invalid input for field/attribute disabled_reason: only allowed with enabled false.")
 		}
-		if len(*body.Cloud.DisabledReason) > 255 {
+		if len(*reasonPtr) > 255 {
 			return wire.BadRequest("Invalid input for field/attribute disabled_reason: at most 255 characters.")
 		}
-		reason = *body.Cloud.DisabledReason
+		reason = *reasonPtr
 	}
-	if err := s.sched.SetCloudEnabled(r.Context(), name, *body.Cloud.Enabled, reason); err != nil {
-		return err
+	if entry {
+		if err := s.reconfigure(r.Context(), name, m); err != nil {
+			return err
+		}
+	}
+	if placement {
+		if err := s.sched.SetCloudEnabled(r.Context(), name, *enabled, reason); err != nil {
+			return err
+		}
 	}
 	c, err := s.findCloud(r.Context(), name)
 	if err != nil {

@@ -268,6 +268,8 @@ func TestJobs(t *testing.T) {
 		{ID: "b1", ProjectID: "p1", Status: "BUILD", TaskState: "spawning", Routing: registry.Routing{Cloud: "east"}},
 		{ID: "a1", ProjectID: "p1", Status: "ACTIVE", Routing: registry.Routing{Cloud: "east"}},
 		{ID: "r1", ProjectID: "p2", Status: "ACTIVE", TaskState: "resize_migrating", Routing: registry.Routing{Cloud: "local"}},
+		{ID: "e1", ProjectID: "p2", Status: "ERROR", Routing: registry.Routing{Cloud: "local"},
+			Fault: &registry.Fault{Code: 500, Message: "No valid host was found. "}},
 	} {
 		if err := servers.Create(ctx, s.ProjectID, s.ID, time.Unix(int64(10+i), 0), &s); err != nil {
 			t.Fatal(err)
@@ -295,6 +297,20 @@ func TestJobs(t *testing.T) {
 	if jobs := v["jobs"].([]any); len(jobs) != 1 || jobs[0].(map[string]any)["task_state"] != "resize_migrating" {
 		t.Fatalf("local builds = %v", jobs)
 	}
+	// One job at a time, by resource id: builds with progress, a failure with its fault, a push.
+	for id, want := range map[string]string{
+		"b1":    `{"cloud":"east","progress":0,"project_id":"p1","resource_id":"b1","resource_type":"server","state":"running","task_state":"spawning","type":"build"`,
+		"a1":    `{"cloud":"east","progress":100,"project_id":"p1","resource_id":"a1","resource_type":"server","state":"done","type":"build"`,
+		"r1":    `{"cloud":"local","progress":0,"project_id":"p2","resource_id":"r1","resource_type":"server","state":"running","task_state":"resize_migrating","type":"task"`,
+		"e1":    `{"cloud":"local","error":"No valid host was found. ","progress":0,"project_id":"p2","resource_id":"e1","resource_type":"server","state":"failed","type":"build"`,
+		"fip-1": `{"cloud":"east","project_id":"p1","resource_id":"fip-1","resource_type":"floatingip","state":"pending","type":"push"}`,
+	} {
+		j, _ := json.Marshal(call(t, srv, "admin", "GET", "/admin/v1/jobs/"+id, "", 200)["job"])
+		if !strings.HasPrefix(string(j), want) {
+			t.Errorf("job %s = %s; want %s…", id, j, want)
+		}
+	}
+	call(t, srv, "admin", "GET", "/admin/v1/jobs/nothing", "", 404)
 	v = call(t, srv, "admin", "POST", "/admin/v1/clouds/east/redo", "", 200)
 	if r := v["redo"].(map[string]any); r["pushed"] != 2.0 || r["still_pending"] != 0.0 {
 		t.Fatalf("redo = %v", r)

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -24,8 +25,16 @@ type Job struct {
 	ResourceType string `json:"resource_type"`
 	ResourceID   string `json:"resource_id"`
 	ProjectID    string `json:"project_id"`
-	State        string `json:"state"` // running (a build) or pending (a push to retry)
-	TaskState    string `json:"task_state,omitempty"`
+	// State is running (a build or task in progress) or pending (a push to
+	// retry) in the list; show also answers done and failed.
+	State     string `json:"state"`
+	TaskState string `json:"task_state,omitempty"`
+	// Progress is the build's percentage as Nova reports it (show only).
+	Progress *int `json:"progress,omitempty"`
+	// Error is why a build failed: the server's fault (show only).
+	Error string `json:"error,omitempty"`
+	// Updated is when the resource last changed (show only).
+	Updated string `json:"updated,omitempty"`
 }
 
 // SetPushes gives the admin API the broker's pending pushes (jobs of type
@@ -81,6 +90,56 @@ func (s *Service) listJobs(w http.ResponseWriter, r *http.Request) error {
 	}
 	wire.WriteJSON(w, http.StatusOK, map[string]any{"jobs": jobs})
 	return nil
+}
+
+// showJob answers GET /admin/v1/jobs/{id}, id being the resource's id: the
+// build or task of server id (running, done or failed, with its progress
+// and fault), else the pending pushes of a network resource id.
+func (s *Service) showJob(w http.ResponseWriter, r *http.Request) error {
+	ctx, id := r.Context(), r.PathValue("id")
+	if v, err := s.servers.Lookup(ctx, id); err == nil {
+		sv := v.Value
+		j := Job{Type: "build", Cloud: sv.Routing.Cloud, ResourceType: "server", ResourceID: sv.ID, ProjectID: sv.ProjectID,
+			TaskState: sv.TaskState, Updated: sv.Updated.UTC().Format("2006-01-02T15:04:05Z")}
+		progress := sv.Progress
+		switch {
+		case sv.Status == "ERROR":
+			j.State = "failed"
+			if sv.Fault != nil {
+				j.Error = sv.Fault.Message
+			}
+		case sv.Status == "BUILD" || sv.TaskState != "":
+			j.State = "running"
+		default:
+			j.State, progress = "done", 100
+		}
+		if sv.TaskState != "" && sv.Status != "BUILD" {
+			j.Type = "task"
+		}
+		j.Progress = &progress
+		wire.WriteJSON(w, http.StatusOK, map[string]any{"job": j})
+		return nil
+	} else if !errors.Is(err, registry.ErrNotFound) {
+		return err
+	}
+	if s.pushes != nil {
+		for _, ref := range s.clouds.CloudList() {
+			members, err := s.pushes.Pending(ctx, ref.Name)
+			if err != nil {
+				return err
+			}
+			for _, m := range members {
+				kind, rest, _ := strings.Cut(m, "|")
+				project, rid, _ := strings.Cut(rest, "|")
+				if rid == id {
+					wire.WriteJSON(w, http.StatusOK, map[string]any{"job": Job{Type: "push", Cloud: ref.Name, ResourceType: kind,
+						ResourceID: rid, ProjectID: project, State: "pending"}})
+					return nil
+				}
+			}
+		}
+	}
+	return wire.NotFound("No job for %s: it is not a server and no change to it waits to be pushed.", id)
 }
 
 // redoJobs answers POST /admin/v1/clouds/{name}/redo: push again every

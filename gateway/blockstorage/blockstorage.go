@@ -11,6 +11,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/canopy-cloud/canopy/gateway"
@@ -43,13 +44,24 @@ type Options struct {
 	Quota Quota
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// Clouds, when set, is the gateway's live set of clouds (clouds
+	// registered or removed while it runs); it replaces New's map.
+	Clouds *proxies.Set
+}
+
+// zoneTable is the volume zones and the default, replaced whole (SetZones)
+// when a cloud is registered or removed.
+type zoneTable struct {
+	zones map[string]string
+	def   string
 }
 
 // Service is the Cinder v3 API.
 type Service struct {
 	reg       *registry.Registry
 	images    Images
-	backends  map[string]proxies.Backend
+	backends  *proxies.Set
+	zt        atomic.Pointer[zoneTable]
 	opts      Options
 	volumes   *registry.Collection[Volume]
 	snapshots *registry.Collection[Snapshot]
@@ -62,31 +74,63 @@ func New(reg *registry.Registry, images Images, backends map[string]proxies.Back
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	set := opts.Clouds
+	if set == nil {
+		set = proxies.SetFromMap(backends)
+	}
 	if len(opts.Zones) == 0 {
 		opts.Zones = map[string]string{}
-		for name, b := range backends {
+		for _, name := range set.Names() {
+			b, _ := set.Get(name)
 			if _, ok := proxies.VolumesOf(b); ok {
 				opts.Zones["nova"] = name
 				break
 			}
 		}
 	}
-	if opts.DefaultZone == "" {
-		for z := range opts.Zones {
-			if opts.DefaultZone == "" || z < opts.DefaultZone {
-				opts.DefaultZone = z
-			}
-		}
-	}
 	opts.Quota = opts.Quota.withDefaults()
-	s := &Service{reg: reg, images: images, backends: backends, opts: opts,
+	s := &Service{reg: reg, images: images, backends: set, opts: opts,
 		volumes:   registry.NewCollection[Volume](reg, KindVolume, nil),
 		snapshots: registry.NewCollection[Snapshot](reg, KindSnapshot, nil),
 		types:     registry.NewCollection(reg, KindVolumeType, func(t *VolumeType) string { return t.Name }),
 	}
 	s.routes = s.table()
+	s.SetZones(opts.Zones, opts.DefaultZone)
 	return s
 }
+
+// backendOf is the cloud named cloud (nil when there is none).
+func (s *Service) backendOf(cloud string) proxies.Backend {
+	b, _ := s.backends.Get(cloud)
+	return b
+}
+
+// SetZones replaces the volume zones (zone → cloud) and the default zone
+// ("" picks the first in sorted order). The app calls it when a cloud is
+// registered or removed while the gateway runs.
+func (s *Service) SetZones(zones map[string]string, def string) {
+	z := make(map[string]string, len(zones))
+	for k, v := range zones {
+		z[k] = v
+	}
+	if _, ok := z[def]; !ok || def == "" {
+		def = ""
+		for k := range z {
+			if def == "" || k < def {
+				def = k
+			}
+		}
+	}
+	s.zt.Store(&zoneTable{zones: z, def: def})
+}
+
+// Zones returns the volume zones (zone → cloud); the map must not be changed.
+func (s *Service) Zones() map[string]string { return s.zt.Load().zones }
+
+// DefaultZone is the zone of a create that names none.
+func (s *Service) DefaultZone() string { return s.zt.Load().def }
+
+func (s *Service) defaultZone() string { return s.zt.Load().def }
 
 var _ gateway.Service = (*Service)(nil)
 

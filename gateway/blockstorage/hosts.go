@@ -19,18 +19,18 @@ func (s *Service) listHosts(w http.ResponseWriter, r *http.Request) error {
 	if err := adminOnly(r, "volume_extension:hosts"); err != nil {
 		return err
 	}
-	zones := make([]string, 0, len(s.opts.Zones))
-	for z := range s.opts.Zones {
+	zones := make([]string, 0, len(s.Zones()))
+	for z := range s.Zones() {
 		zones = append(zones, z)
 	}
 	sort.Strings(zones)
 	out := make([]any, 0, len(zones))
 	for _, z := range zones {
 		state := "available"
-		if _, err := s.driver(s.opts.Zones[z]); err != nil {
+		if _, err := s.driver(s.Zones()[z]); err != nil {
 			state = "unavailable"
 		}
-		out = append(out, map[string]any{"host_name": hostName(s.opts.Zones[z]), "service": "cinder-volume", "zone": z,
+		out = append(out, map[string]any{"host_name": hostName(s.Zones()[z]), "service": "cinder-volume", "zone": z,
 			"service-status": state, "service-state": "enabled", "last-update": nil})
 	}
 	wire.WriteJSON(w, http.StatusOK, map[string]any{"hosts": out})
@@ -45,7 +45,7 @@ func (s *Service) showHost(w http.ResponseWriter, r *http.Request) error {
 	}
 	host := r.PathValue("host")
 	cloud, ok := strings.CutPrefix(host, "canopy@")
-	if _, known := s.backends[cloud]; !ok || !known {
+	if !ok || !s.backends.Has(cloud) {
 		return wire.NotFound("Host %s could not be found.", host)
 	}
 	ctx := r.Context()

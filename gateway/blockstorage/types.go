@@ -204,8 +204,8 @@ func (s *Service) setExtraSpecs(w http.ResponseWriter, r *http.Request) error {
 
 // listZones is Cinder's os-availability-zone.
 func (s *Service) listZones(w http.ResponseWriter, r *http.Request) error {
-	names := make([]string, 0, len(s.opts.Zones))
-	for z := range s.opts.Zones {
+	names := make([]string, 0, len(s.Zones()))
+	for z := range s.Zones() {
 		names = append(names, z)
 	}
 	sort.Strings(names)

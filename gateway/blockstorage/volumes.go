@@ -15,7 +15,7 @@ import (
 
 // driver is the volume driver of cloud, or 501 when it has none.
 func (s *Service) driver(cloud string) (proxies.VolumeDriver, error) {
-	if d, ok := proxies.VolumesOf(s.backends[cloud]); ok {
+	if d, ok := proxies.VolumesOf(s.backendOf(cloud)); ok {
 		return d, nil
 	}
 	return nil, wire.NotImplemented("The cloud %q does not offer block storage.", cloud)
@@ -212,12 +212,12 @@ func (s *Service) planVolume(ctx context.Context, p *wire.Principal, cmd *volume
 		}
 	}
 	if v.AvailabilityZone == "" {
-		v.AvailabilityZone = s.opts.DefaultZone
+		v.AvailabilityZone = s.defaultZone()
 	}
-	if _, ok := s.opts.Zones[v.AvailabilityZone]; !ok {
+	if _, ok := s.Zones()[v.AvailabilityZone]; !ok {
 		return nil, wire.BadRequest("Invalid input received: Availability zone '%s' is invalid.", v.AvailabilityZone)
 	}
-	v.Routing = registry.Routing{State: registry.RoutingBuilding, Cloud: s.opts.Zones[v.AvailabilityZone]}
+	v.Routing = registry.Routing{State: registry.RoutingBuilding, Cloud: s.Zones()[v.AvailabilityZone]}
 	return v, nil
 }
 

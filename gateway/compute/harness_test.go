@@ -57,13 +57,12 @@ type harness struct {
 	cloud  *brokertest.Backend
 	placer *brokertest.Placer
 	ports  *brokertest.Ports
-	// backends is the broker's cloud map; swapBackend replaces "sim".
+	// backends is the cloud map the broker was built with.
 	backends map[string]proxies.Backend
 }
 
-// swapBackend makes the broker use be as the cloud "sim" (call it while
-// no broker work is running).
-func (h *harness) swapBackend(be proxies.Backend) { h.backends["sim"] = be }
+// swapBackend makes the broker use be (named "sim") as the cloud "sim".
+func (h *harness) swapBackend(be proxies.Backend) { h.b.Clouds().Put(be) }
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()

@@ -40,7 +40,17 @@ func (p *Pool) AttachNIC(ctx context.Context, id string, nic proxies.NIC) (proxi
 	if err != nil {
 		return proxies.ServerStatus{}, err
 	}
-	return h.AttachDomainNIC(ctx, id, nic)
+	groups := nicGroups([]proxies.NIC{nic})
+	if sh, ok := h.(SecurityGroupHost); ok {
+		if err := p.pushGroups(ctx, []SecurityGroupHost{sh}, groups); err != nil {
+			return proxies.ServerStatus{}, err
+		}
+	}
+	st, err := h.AttachDomainNIC(ctx, id, nic)
+	if err == nil {
+		p.membersChanged(ctx, groups)
+	}
+	return st, err
 }
 
 // DetachNIC unplugs port portID from server id.
@@ -49,7 +59,21 @@ func (p *Pool) DetachNIC(ctx context.Context, id, portID string) error {
 	if err != nil {
 		return err
 	}
-	return h.DetachDomainNIC(ctx, id, portID)
+	var groups []string
+	if len(p.filterHosts()) > 0 {
+		if nics, err := p.serverNICs(ctx, "DetachNIC", id); err == nil {
+			for _, n := range nics {
+				if n.PortID == portID {
+					groups = nicGroups([]proxies.NIC{n})
+				}
+			}
+		}
+	}
+	if err := h.DetachDomainNIC(ctx, id, portID); err != nil {
+		return err
+	}
+	p.membersChanged(ctx, groups)
+	return nil
 }
 
 // AttachDomainNIC adds a NIC to an active or stopped simulated server.

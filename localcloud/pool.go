@@ -4,10 +4,12 @@
 // the scheduler chooses the host (ServerSpec.Host).
 //
 // The Pool routes every server to a HostDriver, one small interface per kind
-// of host. Today the only kind is SimulatedHost (like Nova's fake virt
-// driver: for demos, scale tests and benchmarks, reported with
-// hypervisor_type "fake" and never presented as a real machine); libvirt
-// (KVM) hosts and IPMI/Redfish bare-metal machines slot in beside it.
+// of host: SimulatedHost (like Nova's fake virt driver: for demos, scale
+// tests and benchmarks, reported with hypervisor_type "fake" and never
+// presented as a real machine), libvirt (KVM) hosts (localcloud/libvirt) and
+// IPMI/Redfish bare-metal machines (localcloud/baremetal). Optional
+// interfaces add what only some hosts do: SecurityGroupHost for hosts that
+// enforce security groups on the wire (KVM: libvirt nwfilters).
 //
 // The package imports nothing of Canopy's but the proxies contract.
 package localcloud
@@ -38,8 +40,8 @@ type Pool struct {
 	networks *networkStore
 	netres   *netResources
 	closed   sync.Once
-	// groupsEnforced: every host can enforce security groups (only
-	// simulated hosts, today).
+	// groupsEnforced: the pool has hosts that enforce security groups
+	// (simulated or KVM ones), or no host at all.
 	groupsEnforced bool
 }
 
@@ -70,7 +72,7 @@ func New(name string, cfg Config, log *slog.Logger) (*Pool, error) {
 		name: name, log: log, hosts: make(map[string]HostDriver, cfg.SimulatedHosts),
 		routes: make(map[string]*route), images: newImageStore(), networks: newNetworkStore(),
 		netres:         newNetResources(),
-		groupsEnforced: len(cfg.KVMHosts) == 0 && len(cfg.BareMetalHosts) == 0,
+		groupsEnforced: len(cfg.BareMetalHosts) == 0 || cfg.SimulatedHosts > 0 || len(cfg.KVMHosts) > 0,
 	}
 	for i := range cfg.SimulatedHosts {
 		if err := p.AddHost(newSimulatedHost(&cfg, i, log.With("cloud", name))); err != nil {
@@ -123,10 +125,11 @@ func (p *Pool) Capabilities() proxies.Capabilities {
 	return proxies.Capabilities{
 		Servers: true, StartStop: true, Reboot: true, HardReboot: true, Snapshot: true,
 		ConsoleOutput: true, UserData: true, Keypairs: true, Images: true, Networks: true, Volumes: true, Resize: true,
-		// Simulated hosts "enforce" groups in memory; KVM and bare-metal
-		// hosts cannot enforce rules yet, so a pool with any of them
-		// declares no security groups rather than accepting rules it
-		// would not apply.
+		// Simulated hosts "enforce" groups in memory and KVM hosts with
+		// libvirt nwfilters; bare-metal machines cannot filter, so a pool
+		// of bare metal only declares no security groups, and a mixed
+		// pool refuses groups other than the default one on servers
+		// placed on bare metal (checkUnfiltered).
 		SecurityGroups: p.groupsEnforced, Routers: true, FloatingIPs: true,
 		HostsVisible: true,
 	}
@@ -197,7 +200,18 @@ func (s poolServers) CreateServer(ctx context.Context, spec proxies.ServerSpec) 
 
 	var st proxies.ServerStatus
 	var err error = proxies.Errorf(proxies.ErrCapacity, op, "no host in cloud %s has room for flavor %s", p.name, spec.Flavor.Name)
+	groups := nicGroups(spec.NICs)
 	for _, h := range candidates {
+		if err = p.checkHostNICs(op, h, spec.NICs); err != nil {
+			continue // a host that cannot enforce the NICs' groups
+		}
+		if sh, ok := h.(SecurityGroupHost); ok {
+			// The host defines the NICs' filters with the domain; the
+			// groups they reference must be there first.
+			if err = p.pushGroups(ctx, []SecurityGroupHost{sh}, groups); err != nil {
+				break
+			}
+		}
 		if st, err = h.CreateDomain(ctx, spec); err == nil {
 			r.host = h
 			break
@@ -213,7 +227,20 @@ func (s poolServers) CreateServer(ctx context.Context, spec proxies.ServerSpec) 
 		p.mu.Unlock()
 	}
 	close(r.ready)
+	if err == nil {
+		p.membersChanged(ctx, groups)
+	}
 	return st, err
+}
+
+// checkHostNICs refuses NICs whose groups host h cannot enforce.
+func (p *Pool) checkHostNICs(op string, h HostDriver, nics []proxies.NIC) error {
+	for _, n := range nics {
+		if err := p.checkUnfiltered(op, h, n.PortID, n.SecurityGroupIDs); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // existing answers a create retried while (or after) the first one ran.
@@ -320,6 +347,12 @@ func (s poolServers) DeleteServer(ctx context.Context, id string) error {
 	if err != nil {
 		return nil // not found: already gone
 	}
+	var groups []string
+	if len(s.p.filterHosts()) > 0 {
+		if nics, err := s.p.serverNICs(ctx, "DeleteServer", id); err == nil {
+			groups = nicGroups(nics)
+		}
+	}
 	if err := h.DestroyDomain(ctx, id); err != nil {
 		return err
 	}
@@ -328,6 +361,7 @@ func (s poolServers) DeleteServer(ctx context.Context, id string) error {
 		delete(s.p.routes, id)
 	}
 	s.p.mu.Unlock()
+	s.p.membersChanged(ctx, groups)
 	return nil
 }
 

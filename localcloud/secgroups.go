@@ -15,7 +15,11 @@ import (
 // realised once its spec is checked and recorded (what a KVM host turns
 // into nftables rules, a router namespace and NAT entries).
 type netResources struct {
-	mu      sync.Mutex
+	mu sync.Mutex
+	// pushMu orders pushes to filtering hosts: each reads the groups and
+	// their members and gives them to the hosts as one step, so a push
+	// that read older members never lands after one that read newer.
+	pushMu  sync.Mutex
 	groups  map[string]proxies.SecurityGroupSpec
 	routers map[string]proxies.RouterSpec
 	fips    map[string]proxies.FloatingIPSpec
@@ -31,10 +35,26 @@ func newNetResources() *netResources {
 
 // domainNICGroups is the optional HostDriver pair behind the pool's
 // security groups and floating IPs: reading a domain's NICs and setting the
-// groups of one of them (nftables sets on a KVM host).
+// groups of one of them (its port's nwfilter on a KVM host).
 type domainNICGroups interface {
 	DomainNICs(ctx context.Context, id string) ([]proxies.NIC, error)
 	SetDomainNICGroups(ctx context.Context, id, portID string, groups []string) error
+}
+
+// SecurityGroupHost is the optional HostDriver that enforces security
+// groups on the wire (a KVM host: libvirt nwfilters). The pool gives it
+// every group it realises, and again whenever a group's rules or the
+// members of a group its rules name as remote group change; remote-group
+// rules arrive expanded into one rule per member address (the pool knows
+// the members from its NICs). A NIC's groups then reach the host through
+// domainNICGroups.SetDomainNICGroups, or with the NIC itself at create and
+// attach. Hosts that do not implement it (bare metal) cannot filter: the
+// pool refuses groups other than a project's default one on them.
+type SecurityGroupHost interface {
+	// SetGroups defines or redefines the filter of each group. Idempotent.
+	SetGroups(ctx context.Context, groups []proxies.SecurityGroupSpec) error
+	// DeleteGroup removes the filter of group id; nil when it is gone.
+	DeleteGroup(ctx context.Context, id string) error
 }
 
 var (
@@ -110,6 +130,9 @@ func (p *Pool) EnsureSecurityGroup(ctx context.Context, spec proxies.SecurityGro
 	p.netres.mu.Lock()
 	p.netres.groups[spec.ID] = spec
 	p.netres.mu.Unlock()
+	if err := p.pushGroups(ctx, p.filterHosts(), []string{spec.ID}); err != nil {
+		return proxies.SecurityGroupStatus{}, err
+	}
 	return proxies.SecurityGroupStatus{ID: spec.ID, BottomID: groupBottomID(spec.ID)}, nil
 }
 
@@ -137,6 +160,11 @@ func (p *Pool) DeleteSecurityGroup(ctx context.Context, id string) error {
 	}
 	if len(users) > 0 {
 		return proxies.Errorf(proxies.ErrConflict, op, "Security Group %s in use by server %s.", id, users[0])
+	}
+	for _, h := range p.filterHosts() {
+		if err := h.DeleteGroup(ctx, id); err != nil {
+			return err
+		}
 	}
 	p.netres.mu.Lock()
 	delete(p.netres.groups, id)
@@ -172,9 +200,187 @@ func (p *Pool) SetNICSecurityGroups(ctx context.Context, serverID, portID string
 	}
 	g, ok := h.(domainNICGroups)
 	if !ok {
-		return proxies.Errorf(proxies.ErrNotSupported, op, "host %s cannot filter traffic", h.Name())
+		if err := p.checkUnfiltered(op, h, portID, groupIDs); err != nil {
+			return err
+		}
+		return nil // only the default group, on a host that cannot filter
 	}
-	return g.SetDomainNICGroups(ctx, serverID, portID, slices.Clone(groupIDs))
+	var before []string
+	filtering := len(p.filterHosts()) > 0
+	if filtering {
+		nics, err := g.DomainNICs(ctx, serverID)
+		if err != nil {
+			return err
+		}
+		for _, n := range nics {
+			if n.PortID == portID {
+				before = n.SecurityGroupIDs
+			}
+		}
+		if sh, ok := h.(SecurityGroupHost); ok {
+			if err := p.pushGroups(ctx, []SecurityGroupHost{sh}, groupIDs); err != nil {
+				return err
+			}
+		}
+	}
+	if err := g.SetDomainNICGroups(ctx, serverID, portID, slices.Clone(groupIDs)); err != nil {
+		return err
+	}
+	if filtering {
+		p.membersChanged(ctx, append(slices.Clone(before), groupIDs...))
+	}
+	return nil
+}
+
+// filterHosts are the pool's hosts that enforce groups on the wire.
+func (p *Pool) filterHosts() []SecurityGroupHost {
+	var out []SecurityGroupHost
+	for _, h := range p.order {
+		if sh, ok := h.(SecurityGroupHost); ok {
+			out = append(out, sh)
+		}
+	}
+	return out
+}
+
+// checkUnfiltered refuses, on host h that cannot filter traffic (bare
+// metal), every group but a project's default one: its rules would not be
+// enforced. The default group is let through as the broker lets it through
+// to clouds without security groups.
+func (p *Pool) checkUnfiltered(op string, h HostDriver, portID string, groupIDs []string) error {
+	if _, ok := h.(domainNICGroups); ok {
+		return nil
+	}
+	p.netres.mu.Lock()
+	defer p.netres.mu.Unlock()
+	for _, id := range groupIDs {
+		if g, ok := p.netres.groups[id]; !ok || g.Name != "default" {
+			return proxies.Errorf(proxies.ErrConflict, op, "Host %s cannot enforce security groups; port %s uses security group %s.", h.Name(), portID, id)
+		}
+	}
+	return nil
+}
+
+// nicGroups is every group the NICs use.
+func nicGroups(nics []proxies.NIC) []string {
+	var out []string
+	for _, n := range nics {
+		out = append(out, n.SecurityGroupIDs...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// pushGroups gives hosts the filters of groups ids, with their remote-group
+// rules expanded to the members' addresses.
+func (p *Pool) pushGroups(ctx context.Context, hosts []SecurityGroupHost, ids []string) error {
+	if len(hosts) == 0 || len(ids) == 0 {
+		return nil
+	}
+	p.netres.pushMu.Lock()
+	defer p.netres.pushMu.Unlock()
+	p.netres.mu.Lock()
+	specs := make([]proxies.SecurityGroupSpec, 0, len(ids))
+	remote := map[string]bool{}
+	for _, id := range ids {
+		g, ok := p.netres.groups[id]
+		if !ok {
+			continue
+		}
+		specs = append(specs, g)
+		for _, r := range g.Rules {
+			if r.RemoteGroupID != "" {
+				remote[r.RemoteGroupID] = true
+			}
+		}
+	}
+	p.netres.mu.Unlock()
+	members := map[string][]string{}
+	if len(remote) > 0 {
+		members = p.groupMembers(ctx, remote)
+	}
+	for i := range specs {
+		specs[i] = expandRemoteGroups(specs[i], members)
+	}
+	for _, h := range hosts {
+		if err := h.SetGroups(ctx, specs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// membersChanged re-pushes, after the members of groups changed (a NIC
+// joined or left them), every group whose rules name one of them as
+// remote group. A failure is logged: the NIC change itself is done, and
+// the next change or ensure of the group converges it.
+func (p *Pool) membersChanged(ctx context.Context, changed []string) {
+	hosts := p.filterHosts()
+	if len(hosts) == 0 || len(changed) == 0 {
+		return
+	}
+	p.netres.mu.Lock()
+	var affected []string
+	for id, g := range p.netres.groups {
+		if slices.ContainsFunc(g.Rules, func(r proxies.SecurityGroupRule) bool {
+			return r.RemoteGroupID != "" && slices.Contains(changed, r.RemoteGroupID)
+		}) {
+			affected = append(affected, id)
+		}
+	}
+	p.netres.mu.Unlock()
+	slices.Sort(affected)
+	if err := p.pushGroups(ctx, hosts, affected); err != nil {
+		p.log.Warn("could not update the remote-group rules of security groups", "cloud", p.name, "groups", affected, "err", err)
+	}
+}
+
+// groupMembers maps each group of want to the fixed addresses of the NICs
+// in the pool that use it.
+func (p *Pool) groupMembers(ctx context.Context, want map[string]bool) map[string][]string {
+	out := map[string][]string{}
+	for _, sid := range p.createdServerIDs() {
+		nics, err := p.serverNICs(ctx, "SecurityGroupMembers", sid)
+		if err != nil {
+			continue // gone meanwhile, or a host that reports no NICs
+		}
+		for _, n := range nics {
+			for _, g := range n.SecurityGroupIDs {
+				if want[g] {
+					out[g] = append(out[g], n.FixedIPs...)
+				}
+			}
+		}
+	}
+	for g, ips := range out {
+		slices.Sort(ips)
+		out[g] = slices.Compact(ips)
+	}
+	return out
+}
+
+// expandRemoteGroups replaces each rule naming a remote group by one rule
+// per member address of the rule's ethertype (a host route: /32, /128). A
+// remote group with no members matches nothing, so its rules vanish.
+func expandRemoteGroups(g proxies.SecurityGroupSpec, members map[string][]string) proxies.SecurityGroupSpec {
+	rules := make([]proxies.SecurityGroupRule, 0, len(g.Rules))
+	for _, r := range g.Rules {
+		if r.RemoteGroupID == "" {
+			rules = append(rules, r)
+			continue
+		}
+		for _, ip := range members[r.RemoteGroupID] {
+			a, err := netip.ParseAddr(ip)
+			if err != nil || a.Is4() != (r.EtherType == "IPv4") {
+				continue
+			}
+			x := r
+			x.RemoteGroupID, x.RemoteIPPrefix = "", netip.PrefixFrom(a, a.BitLen()).String()
+			rules = append(rules, x)
+		}
+	}
+	g.Rules = rules
+	return g
 }
 
 // checkGroups refuses group ids the pool has not realised.
@@ -206,6 +412,25 @@ func (p *Pool) serverIDs() []string {
 	out := make([]string, 0, len(p.routes))
 	for id := range p.routes {
 		out = append(out, id)
+	}
+	return out
+}
+
+// createdServerIDs is the top id of every server whose create has ended.
+// Membership is read over these only: a server still being created joins
+// its groups' members when its create ends (membersChanged), and waiting
+// for it would deadlock its own create (which pushes its groups before
+// the domain exists) and two creates that push at once.
+func (p *Pool) createdServerIDs() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, 0, len(p.routes))
+	for id, r := range p.routes {
+		select {
+		case <-r.ready:
+			out = append(out, id)
+		default:
+		}
 	}
 	return out
 }

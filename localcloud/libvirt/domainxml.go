@@ -121,6 +121,7 @@ func interfaceXML(n proxies.NIC, bridge string) libvirtxml.DomainInterface {
 	}
 	if n.PortID != "" {
 		iface.Target = &libvirtxml.DomainInterfaceTarget{Dev: tapName(n.PortID)}
+		iface.FilterRef = filterRef(n)
 	}
 	if n.MACAddress != "" {
 		iface.MAC = &libvirtxml.DomainInterfaceMAC{Address: n.MACAddress}

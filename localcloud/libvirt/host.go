@@ -186,7 +186,7 @@ func (h *Host) Start(ctx context.Context) error {
 	if h.name == "" {
 		h.name = hostname
 	}
-	return nil
+	return h.ensureBaseFilter(ctx)
 }
 
 // Name is the host's hypervisor_hostname.

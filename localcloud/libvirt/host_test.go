@@ -192,16 +192,9 @@ func TestContract(t *testing.T) {
 }
 
 // ownedPool marks the servers the suite creates as the tests' own, so
-// cleanup removes them. It also declares what a pool of KVM hosts really
-// does: the pool declares security groups for its simulated hosts, but a
-// KVM host does not enforce them (TestSecurityGroupsNotSupported).
+// cleanup removes them. The pool declares security groups: its KVM host
+// enforces them with nwfilters, so the securitygroups group runs for real.
 type ownedPool struct{ *localcloud.Pool }
-
-func (p *ownedPool) Capabilities() proxies.Capabilities {
-	c := p.Pool.Capabilities()
-	c.SecurityGroups = false
-	return c
-}
 
 func (p *ownedPool) Servers() proxies.ServerDriver { return ownedServers{p.Pool.Servers()} }
 
@@ -336,45 +329,117 @@ func TestRetryFindsDomainAfterRestart(t *testing.T) {
 }
 
 // TestNICsAndSecurityGroups: NICs land on the network's bridge with their
-// MAC, are reported back, hot-plug and unplug; security groups are refused
-// (not enforced on KVM hosts), never silently accepted.
+// MAC, are reported back, hot-plug and unplug; their security groups are
+// libvirt nwfilters that libvirt instantiates as firewall rules on the
+// guest's tap.
 func TestNICsAndSecurityGroups(t *testing.T) {
 	imageID := newID()
 	h := newHost(t, imageMap{imageID: bootImage(t, "nic")})
+	ctx := t.Context()
 	netID := newID()
-	nic := proxies.NIC{PortID: newID(), NetworkID: netID, MACAddress: "fa:16:3e:12:34:56", FixedIPs: []string{"10.99.0.5"}}
+	ssh := proxies.SecurityGroupSpec{ID: newID(), Name: "ssh", Rules: []proxies.SecurityGroupRule{
+		{ID: "r1", Direction: "ingress", EtherType: "IPv4", Protocol: "tcp", PortMin: 22, PortMax: 22, RemoteIPPrefix: "192.0.2.0/24"},
+		{ID: "r2", Direction: "egress", EtherType: "IPv4"}}}
+	web := proxies.SecurityGroupSpec{ID: newID(), Name: "web", Rules: []proxies.SecurityGroupRule{
+		{ID: "r3", Direction: "ingress", EtherType: "IPv4", Protocol: "tcp", PortMin: 8443, PortMax: 8443}}}
+	for range 2 {
+		if err := h.SetGroups(ctx, []proxies.SecurityGroupSpec{ssh, web}); err != nil {
+			t.Fatalf("SetGroups (define, then redefine): %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, g := range []string{ssh.ID, web.ID} {
+			_ = h.DeleteGroup(context.WithoutCancel(ctx), g)
+		}
+	})
+	if doc, err := h.GroupFilterXML(ctx, ssh.ID); err != nil || !strings.Contains(doc, `dstportstart='22'`) || !strings.Contains(doc, `srcipaddr='192.0.2.0'`) {
+		t.Errorf("GroupFilterXML(ssh) = %s, %v; want the port 22 rule from 192.0.2.0/24", doc, err)
+	}
+	nic := proxies.NIC{PortID: newID(), NetworkID: netID, MACAddress: "fa:16:3e:12:34:56", FixedIPs: []string{"10.99.0.5"}, SecurityGroupIDs: []string{ssh.ID}}
 	st := create(t, h, proxies.ServerSpec{ImageID: imageID, NICs: []proxies.NIC{nic}})
 	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", localcloud.BridgeName(netID)).Run() })
 	if _, err := net.InterfaceByName(localcloud.BridgeName(netID)); err != nil {
 		t.Fatalf("bridge %s of the network: %v", localcloud.BridgeName(netID), err)
 	}
-	nics, err := h.DomainNICs(t.Context(), st.ID)
-	if err != nil || len(nics) != 1 || nics[0].PortID != nic.PortID || nics[0].MACAddress != nic.MACAddress || nics[0].FixedIPs[0] != "10.99.0.5" {
+	nics, err := h.DomainNICs(ctx, st.ID)
+	if err != nil || len(nics) != 1 || nics[0].PortID != nic.PortID || nics[0].MACAddress != nic.MACAddress || nics[0].FixedIPs[0] != "10.99.0.5" ||
+		!slices.Equal(nics[0].SecurityGroupIDs, []string{ssh.ID}) {
 		t.Fatalf("DomainNICs = %+v, %v; want the one NIC %+v", nics, err, nic)
 	}
-	if err := h.SetDomainNICGroups(t.Context(), st.ID, nic.PortID, []string{"g"}); !errors.Is(err, proxies.ErrNotSupported) {
-		t.Errorf("SetDomainNICGroups = %v; want ErrNotSupported (not enforced)", err)
+	port, err := h.PortFilterXML(ctx, nic.PortID)
+	if err != nil || !strings.Contains(port, "clean-traffic") || !strings.Contains(port, libvirt.GroupFilterName(ssh.ID)) {
+		t.Errorf("PortFilterXML = %s, %v; want clean-traffic and the ssh group", port, err)
 	}
-	second := proxies.NIC{PortID: newID(), NetworkID: netID, MACAddress: "fa:16:3e:65:43:21"}
+	tap := "tap" + strings.ReplaceAll(nic.PortID, "-", "")[:11]
+	if rules := firewall(t, "iptables-save"); !strings.Contains(rules, tap) || !strings.Contains(rules, "--dport 22") {
+		t.Errorf("iptables-save has no rule of %s for port 22:\n%s", tap, rules)
+	}
+	if rules := firewall(t, "ebtables-save"); !strings.Contains(rules, tap) {
+		t.Errorf("ebtables-save has no clean-traffic rule of %s:\n%s", tap, rules)
+	}
 	for i := range 2 {
-		if _, err := h.AttachDomainNIC(t.Context(), st.ID, second); err != nil {
-			t.Fatalf("AttachDomainNIC #%d: %v", i+1, err)
+		if err := h.SetDomainNICGroups(ctx, st.ID, nic.PortID, []string{ssh.ID, web.ID}); err != nil {
+			t.Fatalf("SetDomainNICGroups #%d: %v", i+1, err)
 		}
 	}
-	if nics, _ := h.DomainNICs(t.Context(), st.ID); len(nics) != 2 {
-		t.Errorf("after an attach (twice) DomainNICs = %+v; want 2 NICs", nics)
+	if rules := firewall(t, "iptables-save"); !strings.Contains(rules, "--dport 8443") {
+		t.Errorf("after adding group web iptables-save has no rule for port 8443:\n%s", rules)
 	}
-	if _, err := h.StopDomain(t.Context(), st.ID); err != nil {
+	if err := h.DeleteGroup(ctx, web.ID); !errors.Is(err, proxies.ErrConflict) {
+		t.Errorf("DeleteGroup of a group a NIC uses = %v; want ErrConflict", err)
+	}
+	if err := h.SetDomainNICGroups(ctx, st.ID, nic.PortID, []string{ssh.ID}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 2 {
-		if err := h.DetachDomainNIC(t.Context(), st.ID, second.PortID); err != nil {
+		if err := h.DeleteGroup(ctx, web.ID); err != nil {
+			t.Errorf("DeleteGroup #%d of an unused group = %v; want nil", i+1, err)
+		}
+	}
+	second := proxies.NIC{PortID: newID(), NetworkID: netID, MACAddress: "fa:16:3e:65:43:21"}
+	for i := range 2 {
+		if _, err := h.AttachDomainNIC(ctx, st.ID, second); err != nil {
+			t.Fatalf("AttachDomainNIC #%d: %v", i+1, err)
+		}
+	}
+	if nics, _ := h.DomainNICs(ctx, st.ID); len(nics) != 2 {
+		t.Errorf("after an attach (twice) DomainNICs = %+v; want 2 NICs", nics)
+	}
+	if _, err := h.StopDomain(ctx, st.ID); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := h.DetachDomainNIC(ctx, st.ID, second.PortID); err != nil {
 			t.Fatalf("DetachDomainNIC #%d: %v", i+1, err)
 		}
 	}
-	if nics, _ := h.DomainNICs(t.Context(), st.ID); len(nics) != 1 {
+	if nics, _ := h.DomainNICs(ctx, st.ID); len(nics) != 1 {
 		t.Errorf("after a detach DomainNICs = %+v; want 1 NIC", nics)
 	}
+	if _, err := h.PortFilterXML(ctx, second.PortID); !errors.Is(err, proxies.ErrNotFound) {
+		t.Errorf("PortFilterXML of a detached port = %v; want ErrNotFound", err)
+	}
+	if err := h.DestroyDomain(ctx, st.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.PortFilterXML(ctx, nic.PortID); !errors.Is(err, proxies.ErrNotFound) {
+		t.Errorf("PortFilterXML after the server's delete = %v; want ErrNotFound", err)
+	}
+}
+
+// firewall returns the output of an iptables-save or ebtables-save (the
+// tools libvirt's nwfilter driver writes through).
+func firewall(t *testing.T, tool string) string {
+	t.Helper()
+	out, err := exec.Command(tool).CombinedOutput()
+	if err != nil {
+		msg := fmt.Sprintf("%s: %v: %s", tool, err, out)
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s; CI must configure the iptables package (dpkg --configure -a, or its update-alternatives) so libvirt finds iptables and ebtables", msg)
+		}
+		t.Skip(msg)
+	}
+	return string(out)
 }
 
 // TestResizeSnapshotRebuildVolumes drives the rest of a server's life on a

@@ -266,12 +266,17 @@ func (h *Host) CreateDomain(ctx context.Context, spec proxies.ServerSpec) (proxi
 	}
 	var d dom
 	err = h.do(ctx, op, func(lv *golibvirt.Libvirt) error {
+		if err := definePortFilters(lv, spec.NICs); err != nil {
+			return err
+		}
 		ref, err := lv.DomainDefineXML(xmlDoc)
 		if err != nil {
+			h.undefinePortFilters(lv, portIDs(spec.NICs))
 			return err
 		}
 		if err := lv.DomainCreate(ref); err != nil {
 			_ = lv.DomainUndefineFlags(ref, golibvirt.DomainUndefineManagedSave|golibvirt.DomainUndefineSnapshotsMetadata|golibvirt.DomainUndefineNvram)
+			h.undefinePortFilters(lv, portIDs(spec.NICs))
 			return err
 		}
 		return h.read(lv, ref, &d)
@@ -283,6 +288,15 @@ func (h *Host) CreateDomain(ctx context.Context, spec proxies.ServerSpec) (proxi
 	h.log.Info("kvm domain created", "host", h.name, "server", spec.ID, "uuid", d.p.uuid)
 	h.setTask(spec.ID, "")
 	return h.status(d), nil
+}
+
+// portIDs lists the port ids of nics.
+func portIDs(nics []proxies.NIC) []string {
+	out := make([]string, 0, len(nics))
+	for _, n := range nics {
+		out = append(out, n.PortID)
+	}
+	return out
 }
 
 // prepare makes the domain's directory, disks and config drive and returns
@@ -312,9 +326,6 @@ func (h *Host) prepare(ctx context.Context, op string, spec proxies.ServerSpec, 
 		Created: time.Now().UTC().Format(time.RFC3339Nano), Flavor: metaFlavor(spec.Flavor)}
 	for _, n := range spec.NICs {
 		meta.Ports = append(meta.Ports, metaPort(n))
-		if len(n.SecurityGroupIDs) > 0 {
-			h.log.Warn("security groups are recorded but not enforced on KVM hosts", "host", h.name, "server", spec.ID, "port", n.PortID)
-		}
 	}
 	doc, err := buildDomainXML(domainSpec{Type: h.cfg.DomainType, Meta: meta, RootDisk: root, SeedISO: seed,
 		Console: filepath.Join(dir, "console.log"), NICs: spec.NICs}, localcloud.BridgeName)
@@ -531,7 +542,19 @@ func (h *Host) DestroyDomain(ctx context.Context, id string) error {
 				return err
 			}
 		}
-		return lv.DomainUndefineFlags(ref, golibvirt.DomainUndefineManagedSave|golibvirt.DomainUndefineSnapshotsMetadata|golibvirt.DomainUndefineNvram)
+		var ports []string
+		if doc, err := lv.DomainGetXMLDesc(ref, 0); err == nil {
+			if p, ok, _ := parseDomainXML(doc); ok {
+				for _, pm := range p.meta.Ports {
+					ports = append(ports, pm.ID)
+				}
+			}
+		}
+		if err := lv.DomainUndefineFlags(ref, golibvirt.DomainUndefineManagedSave|golibvirt.DomainUndefineSnapshotsMetadata|golibvirt.DomainUndefineNvram); err != nil {
+			return err
+		}
+		h.undefinePortFilters(lv, ports)
+		return nil
 	})
 	if err != nil && !errors.Is(err, proxies.ErrNotFound) {
 		return err

@@ -29,13 +29,6 @@ func (h *Host) DomainNICs(ctx context.Context, id string) ([]proxies.NIC, error)
 	return out, nil
 }
 
-// SetDomainNICGroups answers ErrNotSupported: a KVM host does not filter
-// its NICs' traffic yet (no nftables or nwfilter rules are written), and
-// saying it did would be a silent success.
-func (h *Host) SetDomainNICGroups(ctx context.Context, id, portID string, groups []string) error {
-	return proxies.Errorf(proxies.ErrNotSupported, "SetNICSecurityGroups", "host %s does not enforce security groups", h.name)
-}
-
 // setMeta rewrites the domain's Canopy metadata, in its persistent
 // definition and, when it runs, live.
 func (h *Host) setMeta(lv *golibvirt.Libvirt, d dom, m instanceMeta) error {
@@ -87,7 +80,11 @@ func (h *Host) AttachDomainNIC(ctx context.Context, id string, nic proxies.NIC) 
 	m := d.p.meta
 	m.Ports = append(slices.Clip(m.Ports), metaPort(nic))
 	err = h.do(ctx, op, func(lv *golibvirt.Libvirt) error {
+		if err := definePortFilters(lv, []proxies.NIC{nic}); err != nil {
+			return err
+		}
 		if err := lv.DomainAttachDeviceFlags(d.ref, doc, deviceFlags(d)); err != nil {
+			h.undefinePortFilters(lv, []string{nic.PortID})
 			return err
 		}
 		return h.setMeta(lv, d, m)
@@ -129,6 +126,10 @@ func (h *Host) DetachDomainNIC(ctx context.Context, id, portID string) error {
 				return err
 			}
 		}
-		return h.setMeta(lv, d, m)
+		if err := h.setMeta(lv, d, m); err != nil {
+			return err
+		}
+		h.undefinePortFilters(lv, []string{port.ID})
+		return nil
 	})
 }

@@ -501,17 +501,18 @@ func (b *Backend) findCopySnapshot(ctx context.Context, op, id string) (proxies.
 	if err != nil {
 		return proxies.SnapshotStatus{}, err
 	}
-	for _, name := range names {
-		file := volumeDir + "/" + name
-		st, err := b.copySnapshotStatus(ctx, op, id, file)
-		if err == nil {
-			b.vmdks.mu.Lock()
-			b.vmdks.snaps[id] = file
-			b.vmdks.mu.Unlock()
-		}
-		return st, err
+	if len(names) == 0 {
+		return proxies.SnapshotStatus{}, notFound(op, "snapshot", id)
 	}
-	return proxies.SnapshotStatus{}, notFound(op, "snapshot", id)
+	// One copy per snapshot id: the first match is it.
+	found := volumeDir + "/" + names[0]
+	st, err := b.copySnapshotStatus(ctx, op, id, found)
+	if err == nil {
+		b.vmdks.mu.Lock()
+		b.vmdks.snaps[id] = found
+		b.vmdks.mu.Unlock()
+	}
+	return st, err
 }
 
 // createCopySnapshot copies the volume's file src (a datastore path) to

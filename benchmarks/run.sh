@@ -30,12 +30,17 @@ run aws200 ./proxies/aws/ '^BenchmarkThrottled200$' 1x
 metric() { # file metric-unit → value
   awk -v u="$2" '/^Benchmark/ { for (i = 3; i < NF; i++) if ($(i+1) == u) { print $i; exit } }' "$out/$1.txt"
 }
+metric_of() { # file benchmark-name-prefix metric-unit → value
+  awk -v n="$2" -v u="$3" 'index($1, n) == 1 { for (i = 3; i < NF; i++) if ($(i+1) == u) { print $i; exit } }' "$out/$1.txt"
+}
 verdict() { awk -v v="$1" -v lim="$2" -v dir="$3" 'BEGIN { if (v == "") { print "not measured"; exit } ok = (dir == "max") ? (v <= lim) : (v >= lim); print ok ? "within budget" : "OVER BUDGET" }'; }
 
 detail_p50=$(metric detail p50-µs); detail_p99=$(metric detail p99-µs)
 token_p50=$(metric token p50-µs); token_p99=$(metric token p99-µs)
 boot=$(metric bootdelete servers/s)
-decide_p99=$(metric scheduler p99-µs); decide_ns=$(metric scheduler ns/op); decide_cpu99=$(metric scheduler p99-cpu-µs)
+decide_p99=$(metric_of scheduler BenchmarkDecide10k/top8 p99-µs); decide_ns=$(metric_of scheduler BenchmarkDecide10k/top8 ns/op)
+decide_cpu99=$(metric_of scheduler BenchmarkDecide10k/top8 p99-cpu-µs)
+decide_all_p99=$(metric_of scheduler BenchmarkDecide10k/all p99-µs); decide_all_cpu99=$(metric_of scheduler BenchmarkDecide10k/all p99-cpu-µs)
 burst_rate=$(metric burst places/s); burst_p99=$(metric burst p99-ms)
 burst_placed=$(metric burst placed/burst); burst_refused=$(metric burst refused/burst)
 ports=$(metric ports addresses/s)
@@ -56,7 +61,7 @@ aws_boot=$(metric aws200 boot-s); aws_moto=$(metric aws200 moto-busy)
   echo "| GET /servers/detail, 1,000 servers, through HTTP | p50 ${detail_p50} µs, p99 ${detail_p99} µs | well under 50 ms | $(verdict "$detail_p99" 50000 max) |"
   echo "| Fernet token validation (Authenticate) | p50 ${token_p50} µs, p99 ${token_p99} µs | ≤ 50 µs at p50 | $(verdict "$token_p50" 50 max) |"
   echo "| boot + delete on simulated hosts, whole API path | ${boot} servers/s | ≥ 500 servers/s | $(verdict "$boot" 500 min) |"
-  echo "| scheduler: choose among 10,000 candidates | p99 ${decide_p99} µs wall, ${decide_cpu99} µs CPU (${decide_ns} ns/op) | ≤ 1 ms at p99 | wall $(verdict "$decide_p99" 1000 max), CPU $(verdict "$decide_cpu99" 1000 max) |"
+  echo "| scheduler: choose among 10,000 candidates (the 8 a placement tries) | p99 ${decide_p99} µs wall, ${decide_cpu99} µs CPU (${decide_ns} ns/op); ranking all 10,000 (explain): p99 ${decide_all_p99} µs wall, ${decide_all_cpu99} µs CPU | ≤ 1 ms at p99 | wall $(verdict "$decide_p99" 1000 max), CPU $(verdict "$decide_cpu99" 1000 max) |"
   echo "| burst: 1,000 concurrent places through two schedulers, limited room | ${burst_rate} places/s, p99 ${burst_p99} ms per place (${burst_placed} placed, ${burst_refused} refused) | no double booking (TestBurstTwoSchedulers checks it) | — |"
   echo "| port create with address allocation, 32 in parallel | ${ports} addresses/s, no duplicates | — | — |"
   echo "| OpenStack: GET /servers/{id} through the top gateway and through the proxy, over a direct GET on the bottom Canopy | top/bottom ${os_top}, proxy/bottom ${os_proxy} (top ${os_top_ns} ns, bottom ${os_bottom_ns} ns) | routed ≤ 2× nginx proxy_pass (compared here with the direct call, not nginx) | — |"

@@ -155,11 +155,11 @@ func (s *Scheduler) place(ctx context.Context, req Request, filters []Filter) (P
 		}
 		notBefore = time.Now() // the next round needs a read that sees this round's losses
 		req.ProjectResidency = snap.Residency[req.ProjectID]
-		cands := Decide(snap, req, filters, s.weighers)
+		cands := DecideN(snap, req, filters, s.weighers, s.perRound)
 		if len(cands) == 0 {
 			break
 		}
-		for _, c := range cands[:min(len(cands), s.perRound)] {
+		for _, c := range cands {
 			if c.Cloud != indexed {
 				// Record the cloud first, so Release finds a claim even if
 				// this process dies right after making it.

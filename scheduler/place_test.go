@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/canopy-cloud/canopy/proxies"
 	"github.com/canopy-cloud/canopy/registry"
@@ -252,4 +253,60 @@ func totalRAM(t *testing.T, s *Scheduler) int {
 		n += h.UsedRAMMB
 	}
 	return n
+}
+
+// TestReportedHostExpires: a host that reports itself (an agent's
+// heartbeat) is up until its ttl passes without a new report, then down;
+// its cloud's inventory pass never marks it down.
+func TestReportedHostExpires(t *testing.T) {
+	dev, err := registry.StartDevServer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	reg, err := dev.Open(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	s := New(reg, Options{})
+	if err := s.SyncHosts(ctx, "local", simHosts(1, 1024)); err != nil {
+		t.Fatal(err)
+	}
+	kvm := proxies.Host{Name: "kvm-1", AvailabilityZone: "nova", HypervisorType: "kvm", Up: true, Enabled: true, VCPUs: 4, RAMMB: 4096, DiskGB: 50}
+	if err := s.ReportHost(ctx, "local", kvm, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	up := func() bool {
+		snap, err := s.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range snap.Hosts {
+			if h.Host == "kvm-1" {
+				return h.Up
+			}
+		}
+		t.Fatal("kvm-1 is not in the snapshot")
+		return false
+	}
+	if err := s.SyncHosts(ctx, "local", simHosts(1, 1024)); err != nil {
+		t.Fatal(err)
+	}
+	if !up() {
+		t.Fatal("the cloud's inventory pass marked a self-reporting host down")
+	}
+	time.Sleep(2100 * time.Millisecond) // the ttl is kept in whole seconds
+	if up() {
+		t.Fatal("a host whose heartbeats stopped is still up")
+	}
+	if err := s.ReportHost(ctx, "local", kvm, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if !up() {
+		t.Fatal("a new heartbeat did not bring the host back")
+	}
+	if err := s.ReportHost(ctx, "local", kvm, 0); err == nil {
+		t.Error("ReportHost took a zero ttl")
+	}
 }

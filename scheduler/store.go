@@ -31,12 +31,16 @@ func (k keys) clouds() string              { return k.prefix + "{g}:sched:clouds
 func (k keys) claimIndex() string          { return k.prefix + "{g}:sched:claims" }
 func (k keys) hosts(cloud string) string   { return k.prefix + registry.CloudKey(cloud, "hosts") }
 func (k keys) host(cloud, h string) string { return k.prefix + registry.CloudKey(cloud, "host", h) }
+
+// agentHosts is the set of a cloud's hosts that report themselves
+// (ReportHost: `canopy agent`), which the cloud's own inventory leaves alone.
+func (k keys) agentHosts(cloud string) string { return k.prefix + registry.CloudKey(cloud, "agent-hosts") }
 func (k keys) claim(cloud, server string) string {
 	return k.prefix + registry.CloudKey(cloud, "claim", server)
 }
 
 // hostFields are read, in this order, into a HostState.
-var hostFields = []string{"vcpus", "ram", "disk", "uv", "ur", "ud", "up", "en", "az", "ht", "lb", "g", "ts"}
+var hostFields = []string{"vcpus", "ram", "disk", "uv", "ur", "ud", "up", "en", "az", "ht", "lb", "g", "ts", "exp"}
 
 // SyncHosts writes cloud's host inventory (as a backend's Inventory reports
 // it) into the registry, leaving usage untouched, so the hosts become
@@ -51,7 +55,14 @@ func (s *Scheduler) SyncHosts(ctx context.Context, cloud string, hosts []proxies
 	if err != nil {
 		return err
 	}
-	reported := make(map[string]bool, len(hosts))
+	agents, err := rdb.SMembers(ctx, s.keys.agentHosts(cloud)).Result()
+	if err != nil {
+		return err
+	}
+	reported := make(map[string]bool, len(hosts)+len(agents))
+	for _, name := range agents {
+		reported[name] = true // they report themselves (ReportHost)
+	}
 	now := time.Now().Unix()
 	pipe := rdb.Pipeline()
 	pipe.SAdd(ctx, s.keys.clouds(), cloud)
@@ -82,6 +93,41 @@ func (s *Scheduler) SyncHosts(ctx context.Context, cloud string, hosts []proxies
 	_, err = pipe.Exec(ctx)
 	s.forgetMembers()
 	return err
+}
+
+// ReportHost writes one host that reports itself (`canopy agent`'s
+// heartbeat) without touching the cloud's other hosts; the cloud's own
+// inventory (SyncHosts) never marks it down. Without a new report within
+// ttl the host counts as down: a dead agent stops its host's placements.
+func (s *Scheduler) ReportHost(ctx context.Context, cloud string, h proxies.Host, ttl time.Duration) error {
+	if cloud == "" || h.Name == "" {
+		return errors.New("scheduler: ReportHost needs a cloud and a host name")
+	}
+	if ttl <= 0 {
+		return errors.New("scheduler: ReportHost needs a positive ttl")
+	}
+	labels, err := json.Marshal(h.Labels)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	key := s.keys.host(cloud, h.Name)
+	rdb := s.reg.Client()
+	pipe := rdb.TxPipeline()
+	pipe.SAdd(ctx, s.keys.clouds(), cloud)
+	pipe.HSet(ctx, key, "vcpus", h.VCPUs, "ram", h.RAMMB, "disk", h.DiskGB, "up", bit(h.Up), "en", bit(h.Enabled),
+		"az", h.AvailabilityZone, "ht", h.HypervisorType, "lb", labels, "ts", now.Unix(), "exp", now.Add(ttl).Unix())
+	for _, f := range []string{"uv", "ur", "ud"} {
+		pipe.HSetNX(ctx, key, f, 0)
+	}
+	pipe.HIncrBy(ctx, key, "g", 1)
+	pipe.SAdd(ctx, s.keys.hosts(cloud), h.Name)
+	pipe.SAdd(ctx, s.keys.agentHosts(cloud), h.Name)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return err
+	}
+	s.forgetMembers()
+	return nil
 }
 
 func bit(b bool) int {
@@ -120,6 +166,7 @@ func (s *Scheduler) Snapshot(ctx context.Context) (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	disabled, hostOff, hostDown := disabledCmd.Val(), hostOffCmd.Val(), hostDownCmd.Val()
+	now := time.Now().Unix()
 	snap := Snapshot{Hosts: make([]HostState, 0, len(refs))}
 	for i, r := range refs {
 		v := cmds[i].Val()
@@ -133,6 +180,9 @@ func (s *Scheduler) Snapshot(ctx context.Context) (Snapshot, error) {
 			Up: atoi(v[6]) == 1, Enabled: atoi(v[7]) == 1,
 			AvailabilityZone: str(v[8]), HypervisorType: str(v[9]), Generation: int64(atoi(v[11])),
 			SyncedAt: atoi64(v[12]),
+		}
+		if exp := atoi64(v[13]); exp > 0 && now > exp {
+			h.Up = false // a self-reporting host whose heartbeats stopped
 		}
 		if reason, off := hostOff[HostKey(r.cloud, r.host)]; off {
 			h.Enabled, h.DisabledReason = false, reason

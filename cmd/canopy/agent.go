@@ -24,7 +24,9 @@ const LabelAgent = "canopy.agent"
 // runAgent runs `canopy agent`: the host agent of one KVM host. It connects
 // to the host's libvirtd, registers the host's inventory in the registry
 // through the scheduler (the path the pool's hosts take at gateway start)
-// and heartbeats it; on exit it reports the host down.
+// and heartbeats it (scheduler.ReportHost: three missed beats and the host
+// is down; the pool's inventory pass leaves it alone); on exit it reports
+// the host down.
 //
 // The gateway cannot yet send commands to a remote agent (no transport), so
 // the host is registered disabled unless --enable says the gateway drives
@@ -171,11 +173,13 @@ type agent struct {
 	cloud  string
 	host   inventorySource
 	enable bool
+	every  time.Duration // the heartbeat interval
 	log    *slog.Logger
 }
 
 // run heartbeats until ctx ends (or once), then reports the host down.
 func (a *agent) run(ctx context.Context, every time.Duration, once bool) error {
+	a.every = every
 	if err := a.beat(ctx, true); err != nil {
 		return err
 	}
@@ -218,25 +222,14 @@ func (a *agent) beat(ctx context.Context, alive bool) error {
 	if a.enable {
 		inv.Labels[LabelAgent] = "enabled"
 	}
-	return registerHost(ctx, a.sched, a.cloud, inv)
+	return a.sched.ReportHost(ctx, a.cloud, inv, heartbeatTTL(a.every))
 }
 
-// registerHost writes one host's inventory without touching the cloud's
-// other hosts. The scheduler's SyncHosts takes a cloud's whole host list
-// (and marks hosts missing from it down), so the others are carried over
-// from the registry as they are.
-func registerHost(ctx context.Context, s *scheduler.Scheduler, cloud string, h proxies.Host) error {
-	snap, err := s.Snapshot(ctx)
-	if err != nil {
-		return err
+// heartbeatTTL is how long a host stays up after its last heartbeat: three
+// missed beats and the scheduler stops placing there.
+func heartbeatTTL(every time.Duration) time.Duration {
+	if every <= 0 {
+		every = 10 * time.Second // the --heartbeat default
 	}
-	hosts := []proxies.Host{h}
-	for _, o := range snap.Hosts {
-		if o.Cloud != cloud || o.Host == h.Name {
-			continue
-		}
-		hosts = append(hosts, proxies.Host{Name: o.Host, AvailabilityZone: o.AvailabilityZone, HypervisorType: o.HypervisorType,
-			Up: o.Up, Enabled: o.Enabled, VCPUs: o.VCPUs, RAMMB: o.RAMMB, DiskGB: o.DiskGB, Labels: o.Labels})
-	}
-	return s.SyncHosts(ctx, cloud, hosts)
+	return 3 * every
 }

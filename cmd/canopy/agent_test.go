@@ -78,6 +78,13 @@ func TestAgentRegistersWithoutTouchingOtherHosts(t *testing.T) {
 	if k := hs["kvm-1"]; k.Enabled || k.HypervisorType != "kvm" || k.VCPUs != 4 || k.Labels[LabelAgent] != "registered" {
 		t.Errorf("kvm-1 = %+v; want it disabled (no command transport yet), kvm, 4 vCPUs, labelled", k)
 	}
+	// The pool's own inventory pass (the gateway's loop) leaves the agent's host alone.
+	if err := s.SyncHosts(ctx, "local", sims); err != nil {
+		t.Fatal(err)
+	}
+	if k := hostsOf(t, s, "local")["kvm-1"]; !k.Up || k.VCPUs != 4 {
+		t.Fatalf("after the pool's inventory pass kvm-1 = %+v; want it still up (it reports itself)", k)
+	}
 	a.enable = true
 	kvm.inv.VCPUs = 6
 	if err := a.beat(ctx, true); err != nil {

@@ -125,7 +125,7 @@ func (a *App) buildRegistered(ctx context.Context, c config.Cloud) (proxies.Back
 	}
 	b, err := a.opts.BuildCloud(ctx, c)
 	if err != nil {
-		if errors.Is(err, config.ErrInvalid) {
+		if errors.Is(err, config.ErrInvalid) || errors.Is(err, config.ErrSecret) {
 			return nil, wire.BadRequest("Invalid input for field/attribute %s: %s", c.Type, err.Error())
 		}
 		return nil, wire.Errorf(502, "Cloud %s could not be reached: %s", c.Name, proxies.SafeMessage(err))

@@ -192,27 +192,31 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// ErrSecret is a secret reference that does not resolve. Its messages
+// never hold the secret (nor an inline value), so they may be shown.
+var ErrSecret = errors.New("secret reference")
+
 // Secret resolves a secret reference: "env:NAME" reads an environment
 // variable, "file:/path" reads a file (trailing newline trimmed).
 func Secret(ref string) (string, error) {
 	kind, arg, ok := strings.Cut(ref, ":")
 	if !ok || arg == "" {
 		// Never echo the value: it may be a password pasted inline.
-		return "", errors.New("the value is not a secret reference; use env:NAME or file:/path (secrets are never written inline)")
+		return "", fmt.Errorf("%w: the value is not a secret reference; use env:NAME or file:/path (secrets are never written inline)", ErrSecret)
 	}
 	switch kind {
 	case "env":
 		v, ok := os.LookupEnv(arg)
 		if !ok {
-			return "", fmt.Errorf("environment variable %s is not set", arg)
+			return "", fmt.Errorf("%w: environment variable %s is not set", ErrSecret, arg)
 		}
 		return v, nil
 	case "file":
 		b, err := os.ReadFile(arg)
 		if err != nil {
-			return "", fmt.Errorf("cannot read secret file: %w", err)
+			return "", fmt.Errorf("%w: cannot read secret file: %w", ErrSecret, err)
 		}
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}
-	return "", errors.New("the value is not a secret reference (its kind is neither env nor file); use env:NAME or file:/path (secrets are never written inline)")
+	return "", fmt.Errorf("%w: the value is not a secret reference (its kind is neither env nor file); use env:NAME or file:/path (secrets are never written inline)", ErrSecret)
 }

@@ -57,6 +57,9 @@ func TestRegisterCloudWhileRunning(t *testing.T) {
 		{map[string]any{"name": "bad name", "type": "openstack", "openstack": entry["openstack"]}, "name"},
 		{map[string]any{"name": "x", "type": "openstack", "openstack": map[string]any{"auth_url": bottom.AuthURL, "colour": "red"}}, "openstack"},
 		{map[string]any{"name": "x", "type": "openstack", "flavour": 1, "openstack": entry["openstack"]}, "flavour"},
+		{map[string]any{"name": "x", "type": "openstack", "openstack": map[string]any{"auth_url": bottom.AuthURL,
+			"auth": map[string]any{"username": "demo", "password_from": "env:CANOPY_TEST_NEVER_SET", "project_name": "demo"}}},
+			"environment variable CANOPY_TEST_NEVER_SET is not set"},
 	} {
 		code, body := adminCall(t, adm, http.MethodPost, "clouds", map[string]any{"cloud": bad.body})
 		if code != http.StatusBadRequest || !strings.Contains(body, bad.field) {

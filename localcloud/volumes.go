@@ -39,6 +39,9 @@ type simVolume struct {
 	next   proxies.VolumeState // the state it ends in ("" for gone)
 	nextGB int
 	snaps  map[string]bool
+	// fileHost is the KVM host that holds the volume's file, made when the
+	// volume is first attached to a server there ("" while simulated).
+	fileHost string
 }
 
 type simSnapshot struct {
@@ -47,6 +50,7 @@ type simSnapshot struct {
 }
 
 type volumeStore struct {
+	pool                     *Pool
 	zones                    map[string]bool
 	defaultZone              string
 	createDelay, extendDelay time.Duration
@@ -61,7 +65,7 @@ type volumeStore struct {
 }
 
 func newVolumeStore(p *Pool) *volumeStore {
-	s := &volumeStore{zones: map[string]bool{}, now: time.Now,
+	s := &volumeStore{pool: p, zones: map[string]bool{}, now: time.Now,
 		vols: map[string]*simVolume{}, snaps: map[string]*simSnapshot{}, devices: map[string]map[string]string{}}
 	for _, h := range p.order {
 		if sh, ok := h.(*SimulatedHost); ok {
@@ -151,6 +155,9 @@ func (s *volumeStore) CreateVolume(ctx context.Context, spec proxies.VolumeSpec)
 		if spec.SizeGB < src.st.SizeGB {
 			return proxies.VolumeStatus{}, proxies.Errorf(proxies.ErrInvalid, op, "volume size %d is smaller than source volume size %d", spec.SizeGB, src.st.SizeGB)
 		}
+		if err := refuseFileCopy(op, spec.SourceVolumeID, src); err != nil {
+			return proxies.VolumeStatus{}, err
+		}
 	}
 	if s.usedGB+spec.SizeGB > VolumeCapacityGB {
 		return proxies.VolumeStatus{}, proxies.Errorf(proxies.ErrCapacity, op, "the local pool has %d GB of block storage free", VolumeCapacityGB-s.usedGB)
@@ -193,6 +200,16 @@ func (s *volumeStore) DeleteVolume(ctx context.Context, id string) error {
 	case v.st.State == proxies.VolumeCreating || v.st.State == proxies.VolumeExtending:
 		return proxies.Errorf(proxies.ErrConflict, op, "volume %s is %s", id, v.st.State)
 	}
+	if v.fileHost != "" {
+		vh, err := s.fileHost(op, id, v)
+		if err != nil {
+			return err
+		}
+		if err := vh.DeleteVolumeFile(ctx, id); err != nil {
+			return err
+		}
+		v.fileHost = ""
+	}
 	s.transition(v, proxies.VolumeDeleting, "", s.deleteDelay)
 	s.settle(id, v)
 	return nil
@@ -222,6 +239,16 @@ func (s *volumeStore) ExtendVolume(ctx context.Context, id string, newSizeGB int
 	if s.usedGB+grow > VolumeCapacityGB {
 		return proxies.VolumeStatus{}, proxies.Errorf(proxies.ErrCapacity, op, "the local pool has %d GB of block storage free", VolumeCapacityGB-s.usedGB)
 	}
+	if v.fileHost != "" {
+		// Available, so detached: the file is grown before the record.
+		vh, err := s.fileHost(op, id, v)
+		if err != nil {
+			return proxies.VolumeStatus{}, err
+		}
+		if err := vh.ResizeVolumeFile(ctx, id, newSizeGB); err != nil {
+			return proxies.VolumeStatus{}, err
+		}
+	}
 	s.usedGB += grow
 	v.nextGB = newSizeGB
 	s.transition(v, proxies.VolumeExtending, proxies.VolumeAvailable, s.extendDelay)
@@ -245,6 +272,9 @@ func (s *volumeStore) CreateSnapshot(ctx context.Context, spec proxies.SnapshotS
 	case v.st.State == proxies.VolumeInUse && spec.Force:
 	default:
 		return proxies.SnapshotStatus{}, proxies.Errorf(proxies.ErrConflict, op, "volume %s is %s; a snapshot needs it available (or force when in-use)", spec.VolumeID, v.st.State)
+	}
+	if err := refuseFileCopy(op, spec.VolumeID, v); err != nil {
+		return proxies.SnapshotStatus{}, err
 	}
 	sn := &simSnapshot{dueAt: s.now().Add(s.createDelay), st: proxies.SnapshotStatus{
 		ID: spec.ID, BottomID: "localsnap-" + spec.ID, VolumeID: spec.VolumeID, SizeGB: v.st.SizeGB,
@@ -289,6 +319,7 @@ func (s *volumeStore) DeleteSnapshot(ctx context.Context, id string) error {
 
 func (s *volumeStore) AttachVolume(ctx context.Context, volumeID, serverID string) (string, error) {
 	const op = "AttachVolume"
+	vh, onVolumeHost := s.volumeHostOf(op, serverID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, err := s.get(op, volumeID)
@@ -307,10 +338,18 @@ func (s *volumeStore) AttachVolume(ctx context.Context, volumeID, serverID strin
 		s.devices[serverID] = used
 	}
 	dev := ""
-	for c := 'b'; c <= 'z'; c++ {
+	if onVolumeHost {
+		// The KVM host names the device: it knows the domain's disks.
+		if dev, err = s.attachFile(ctx, op, vh, volumeID, serverID, v); err != nil {
+			if len(used) == 0 {
+				delete(s.devices, serverID)
+			}
+			return "", err
+		}
+	}
+	for c := 'b'; c <= 'z' && dev == ""; c++ {
 		if d := fmt.Sprintf("/dev/vd%c", c); used[d] == "" {
 			dev = d
-			break
 		}
 	}
 	if dev == "" {
@@ -325,9 +364,16 @@ func (s *volumeStore) AttachVolume(ctx context.Context, volumeID, serverID strin
 func (s *volumeStore) DetachVolume(ctx context.Context, volumeID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, err := s.get("DetachVolume", volumeID)
+	const op = "DetachVolume"
+	v, err := s.get(op, volumeID)
 	if err != nil || v.st.AttachedTo == "" {
 		return nil
+	}
+	if v.fileHost != "" {
+		vh, onHost := s.volumeHostOf(op, v.st.AttachedTo)
+		if err := s.detachFile(ctx, op, volumeID, v, vh, onHost); err != nil {
+			return err
+		}
 	}
 	if used := s.devices[v.st.AttachedTo]; used != nil {
 		delete(used, v.st.Device)

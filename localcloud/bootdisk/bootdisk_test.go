@@ -83,3 +83,21 @@ func TestBootsUnderQEMU(t *testing.T) {
 	b, _ := os.ReadFile(out)
 	t.Fatalf("guest did not print %q on COM1 within 30s; serial log: %q", Line("qemu-test"), b)
 }
+
+func TestBuildDiskCounterLayout(t *testing.T) {
+	d, err := BuildDiskCounter("count", DefaultSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(counterCode) != 0x4A || d[510] != 0x55 || d[511] != 0xAA {
+		t.Fatalf("code is %d bytes (want 0x4A), signature %x %x", len(counterCode), d[510], d[511])
+	}
+	msg := int(d[0x3A]) | int(d[0x3B])<<8
+	digit := int(d[0x36]) | int(d[0x37])<<8
+	if msg != 0x7C00+len(counterCode) || d[digit-0x7C00] != '?' {
+		t.Fatalf("message at %#x, digit at %#x (%q); want %#x and the '?'", msg, digit, d[digit-0x7C00], 0x7C00+len(counterCode))
+	}
+	if !bytes.Contains(d[:512], []byte(Line("count")+" virtio-disks=?\r\n")) {
+		t.Fatal("message missing from boot sector")
+	}
+}

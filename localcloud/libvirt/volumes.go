@@ -10,13 +10,16 @@ import (
 	golibvirt "github.com/digitalocean/go-libvirt"
 	"libvirt.org/go/libvirtxml"
 
+	"github.com/canopy-cloud/canopy/localcloud"
 	"github.com/canopy-cloud/canopy/proxies"
 )
 
 // The host's block volumes are qcow2 files under volumes/, attached to a
 // domain as virtio disks whose serial is the volume id (so the guest finds
-// them under /dev/disk/by-id/virtio-<id>). The pool's volume store does
-// not route volumes to hosts yet; these are the host half it will call.
+// them under /dev/disk/by-id/virtio-<id>). The pool's volume store calls
+// them (localcloud.VolumeHost) when a volume is attached to a server here.
+
+var _ localcloud.VolumeHost = (*Host)(nil)
 
 // volumePath is the file of volume id.
 func (h *Host) volumePath(id string) string { return h.path("volumes", id+".qcow2") }
@@ -41,6 +44,24 @@ func (h *Host) CreateVolumeFile(ctx context.Context, id string, sizeGB int) (str
 		return "", &proxies.Error{Kind: proxies.ErrUnavailable, Op: op, Message: "could not create volume " + id, Cause: err}
 	}
 	return path, nil
+}
+
+// ResizeVolumeFile grows volume id's file to sizeGB GiB. The volume must be
+// detached: qemu-img cannot take the image lock a running guest holds, and
+// the refusal comes back as ErrConflict.
+func (h *Host) ResizeVolumeFile(ctx context.Context, id string, sizeGB int) error {
+	const op = "ExtendVolume"
+	if !validID(id) || sizeGB < 1 {
+		return proxies.Errorf(proxies.ErrInvalid, op, "a volume needs a valid id and a size of at least 1 GB")
+	}
+	path := h.volumePath(id)
+	if _, err := os.Stat(path); err != nil {
+		return proxies.Errorf(proxies.ErrNotFound, op, "volume %s not found on host %s", id, h.name)
+	}
+	if _, err := qemuImg(ctx, "resize", "-q", "-f", "qcow2", path, strconv.FormatInt(int64(sizeGB)*gib, 10)); err != nil {
+		return &proxies.Error{Kind: proxies.ErrConflict, Op: op, Message: "could not grow volume " + id + " on host " + h.name + " (is it in use?)", Cause: err}
+	}
+	return nil
 }
 
 // DeleteVolumeFile removes volume id's file; nil when it is gone.

@@ -66,6 +66,16 @@ type Options struct {
 	// cloud registration (cmd passes app/backends.BuildOne) over the
 	// gateway's registry.
 	BuildCloud func(reg *registry.Registry, log *slog.Logger) app.CloudBuilder
+	// Registry, when set, is the registry the gateway uses (so two
+	// gateways can share one); else each gateway gets its own in-memory one.
+	Registry *registry.Registry
+	// DataDir, when set, is the gateway's data directory (two gateways
+	// sharing a registry must share it too: it holds the dev users and the
+	// token keys); else a fresh temporary one.
+	DataDir string
+	// InventoryInterval is the app's inventory (and cloud reconcile)
+	// interval; zero keeps the app's default.
+	InventoryInterval time.Duration
 }
 
 // UnlimitedQuota is a compute quota with no limit on anything.
@@ -84,22 +94,27 @@ func StartWith(t testing.TB, o Options, clouds ...proxies.Backend) *Gateway {
 	t.Helper()
 	ctx := t.Context()
 	log := Log()
-	dev, err := registry.StartDevServer(nil)
-	if err != nil {
-		t.Fatalf("registry: %v", err)
+	reg := o.Registry
+	if reg == nil {
+		dev, err := registry.StartDevServer(nil)
+		if err != nil {
+			t.Fatalf("registry: %v", err)
+		}
+		t.Cleanup(dev.Close)
+		if reg, err = dev.Open(ctx); err != nil {
+			t.Fatalf("registry: %v", err)
+		}
+		t.Cleanup(func() { reg.Close() })
 	}
-	t.Cleanup(dev.Close)
-	reg, err := dev.Open(ctx)
-	if err != nil {
-		t.Fatalf("registry: %v", err)
-	}
-	t.Cleanup(func() { reg.Close() })
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := &Gateway{URL: "http://" + l.Addr().String(), Registry: reg}
-	dir := t.TempDir()
+	dir := o.DataDir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	local := localcloud.DefaultConfig() // the built-in pool is always there; the clouds are beside it
 	local.ApplyBuildDelay(0)
 	var build app.CloudBuilder
@@ -107,7 +122,7 @@ func StartWith(t testing.TB, o Options, clouds ...proxies.Backend) *Gateway {
 		build = o.BuildCloud(reg, log)
 	}
 	a, err := app.New(ctx, reg, app.Options{PublicURL: g.URL, Region: "RegionOne", DataDir: dir, TokenTTL: time.Hour,
-		Local: local, Backends: clouds, ComputeQuota: o.ComputeQuota, BuildCloud: build}, log)
+		Local: local, Backends: clouds, ComputeQuota: o.ComputeQuota, BuildCloud: build, InventoryInterval: o.InventoryInterval}, log)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

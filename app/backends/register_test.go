@@ -171,3 +171,60 @@ func adminCall(t *testing.T, c *gophercloud.ServiceClient, method, path string, 
 	}
 	return resp.StatusCode, compact.String()
 }
+
+// TestRegisteredCloudReachesEveryGateway: two gateways share one registry;
+// a cloud registered through one is built by the other on its next
+// inventory pass, and a removal through one takes it out of the other.
+func TestRegisteredCloudReachesEveryGateway(t *testing.T) {
+	ctx := t.Context()
+	bottom, err := bottomsim.Start(ctx, apptest.Log(), bottomsim.Options{AvailabilityZone: "east-az"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bottom.Close)
+	dev, err := registry.StartDevServer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dev.Close)
+	reg, err := dev.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	build := func(reg *registry.Registry, log *slog.Logger) app.CloudBuilder { return backends.BuildOne(reg, log) }
+	dir := t.TempDir()
+	opts := apptest.Options{BuildCloud: build, Registry: reg, DataDir: dir, InventoryInterval: 100 * time.Millisecond}
+	ga, gb := apptest.StartWith(t, opts), apptest.StartWith(t, opts)
+	admA, admB := adminClient(t, ga), adminClient(t, gb)
+
+	entry := map[string]any{"name": "east", "type": "openstack", "availability_zone": "east-az",
+		"openstack": map[string]any{"auth_url": bottom.AuthURL, "interface": "public",
+			"auth": map[string]any{"username": bottom.Config.Auth.Username, "password_from": bottom.Config.Auth.PasswordFrom,
+				"project_name": bottom.Config.Auth.ProjectName, "user_domain_name": "Default", "project_domain_name": "Default"}}}
+	if code, body := adminCall(t, admA, http.MethodPost, "clouds", map[string]any{"cloud": entry}); code != http.StatusCreated {
+		t.Fatalf("register through A = %d %s", code, body)
+	}
+	waitCloud := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			code, body := adminCall(t, admB, http.MethodGet, "clouds/east", nil)
+			if code == want && (want != http.StatusOK || strings.Contains(body, `"registered":true`)) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("gateway B: GET clouds/east = %d %s; want %d", code, body, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitCloud(http.StatusOK)
+	// B places on the cloud A registered.
+	srv := gb.BootServer(t, "via-b", "east-az")
+	gb.DeleteServer(t, srv.ID)
+	if code, body := adminCall(t, admA, http.MethodDelete, "clouds/east", nil); code != http.StatusNoContent {
+		t.Fatalf("remove through A = %d %s", code, body)
+	}
+	waitCloud(http.StatusNotFound)
+}

@@ -34,7 +34,9 @@ func (k keys) host(cloud, h string) string { return k.prefix + registry.CloudKey
 
 // agentHosts is the set of a cloud's hosts that report themselves
 // (ReportHost: `canopy agent`), which the cloud's own inventory leaves alone.
-func (k keys) agentHosts(cloud string) string { return k.prefix + registry.CloudKey(cloud, "agent-hosts") }
+func (k keys) agentHosts(cloud string) string {
+	return k.prefix + registry.CloudKey(cloud, "agent-hosts")
+}
 func (k keys) claim(cloud, server string) string {
 	return k.prefix + registry.CloudKey(cloud, "claim", server)
 }

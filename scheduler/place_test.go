@@ -170,15 +170,7 @@ func TestPlaceRetryAndRelease(t *testing.T) {
 }
 
 func TestPlaceRefusals(t *testing.T) {
-	dev, err := registry.StartDevServer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
-	reg, err := dev.Open(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := devRegistry(t)
 	s := New(reg, Options{})
 	if err := s.SyncHosts(t.Context(), "local", simHosts(1, 1024)); err != nil {
 		t.Fatal(err)
@@ -205,15 +197,7 @@ func TestPlaceRefusals(t *testing.T) {
 // TestSyncHostsKeepsUsage re-syncs the inventory under a claim: usage stays,
 // capacity changes, and a host no longer reported goes down.
 func TestSyncHostsKeepsUsage(t *testing.T) {
-	dev, err := registry.StartDevServer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
-	reg, err := dev.Open(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := devRegistry(t)
 	ctx := t.Context()
 	s := New(reg, Options{})
 	if err := s.SyncHosts(ctx, "local", simHosts(2, 4096)); err != nil {
@@ -259,15 +243,7 @@ func totalRAM(t *testing.T, s *Scheduler) int {
 // heartbeat) is up until its ttl passes without a new report, then down;
 // its cloud's inventory pass never marks it down.
 func TestReportedHostExpires(t *testing.T) {
-	dev, err := registry.StartDevServer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
-	reg, err := dev.Open(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := devRegistry(t)
 	ctx := t.Context()
 	s := New(reg, Options{})
 	if err := s.SyncHosts(ctx, "local", simHosts(1, 1024)); err != nil {
@@ -309,4 +285,20 @@ func TestReportedHostExpires(t *testing.T) {
 	if err := s.ReportHost(ctx, "local", kvm, 0); err == nil {
 		t.Error("ReportHost took a zero ttl")
 	}
+}
+
+// devRegistry is an in-memory registry that closes with the test.
+func devRegistry(t *testing.T) *registry.Registry {
+	t.Helper()
+	dev, err := registry.StartDevServer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dev.Close)
+	reg, err := dev.Open(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	return reg
 }

@@ -53,14 +53,12 @@ func (s *Scheduler) SyncHosts(ctx context.Context, cloud string, hosts []proxies
 		return errors.New("scheduler: SyncHosts needs a cloud name")
 	}
 	rdb := s.reg.Client()
-	known, err := rdb.SMembers(ctx, s.keys.hosts(cloud)).Result()
-	if err != nil {
+	read := rdb.Pipeline()
+	knownCmd, agentsCmd := read.SMembers(ctx, s.keys.hosts(cloud)), read.SMembers(ctx, s.keys.agentHosts(cloud))
+	if _, err := read.Exec(ctx); err != nil {
 		return err
 	}
-	agents, err := rdb.SMembers(ctx, s.keys.agentHosts(cloud)).Result()
-	if err != nil {
-		return err
-	}
+	known, agents := knownCmd.Val(), agentsCmd.Val()
 	reported := make(map[string]bool, len(hosts)+len(agents))
 	for _, name := range agents {
 		reported[name] = true // they report themselves (ReportHost)
@@ -73,18 +71,9 @@ func (s *Scheduler) SyncHosts(ctx context.Context, cloud string, hosts []proxies
 			return errors.New("scheduler: SyncHosts: a host of cloud " + cloud + " has no name")
 		}
 		reported[h.Name] = true
-		labels, err := json.Marshal(h.Labels)
-		if err != nil {
+		if err := s.writeHost(ctx, pipe, cloud, h, now); err != nil {
 			return err
 		}
-		key := s.keys.host(cloud, h.Name)
-		pipe.HSet(ctx, key, "vcpus", h.VCPUs, "ram", h.RAMMB, "disk", h.DiskGB, "up", bit(h.Up), "en", bit(h.Enabled),
-			"az", h.AvailabilityZone, "ht", h.HypervisorType, "lb", labels, "ts", now)
-		for _, f := range []string{"uv", "ur", "ud"} {
-			pipe.HSetNX(ctx, key, f, 0)
-		}
-		pipe.HIncrBy(ctx, key, "g", 1)
-		pipe.SAdd(ctx, s.keys.hosts(cloud), h.Name)
 	}
 	for _, name := range known {
 		if !reported[name] {
@@ -92,7 +81,7 @@ func (s *Scheduler) SyncHosts(ctx context.Context, cloud string, hosts []proxies
 			pipe.HIncrBy(ctx, s.keys.host(cloud, name), "g", 1)
 		}
 	}
-	_, err = pipe.Exec(ctx)
+	_, err := pipe.Exec(ctx)
 	s.forgetMembers()
 	return err
 }
@@ -108,27 +97,36 @@ func (s *Scheduler) ReportHost(ctx context.Context, cloud string, h proxies.Host
 	if ttl <= 0 {
 		return errors.New("scheduler: ReportHost needs a positive ttl")
 	}
-	labels, err := json.Marshal(h.Labels)
-	if err != nil {
+	now := time.Now()
+	pipe := s.reg.Client().TxPipeline()
+	pipe.SAdd(ctx, s.keys.clouds(), cloud)
+	if err := s.writeHost(ctx, pipe, cloud, h, now.Unix()); err != nil {
 		return err
 	}
-	now := time.Now()
-	key := s.keys.host(cloud, h.Name)
-	rdb := s.reg.Client()
-	pipe := rdb.TxPipeline()
-	pipe.SAdd(ctx, s.keys.clouds(), cloud)
-	pipe.HSet(ctx, key, "vcpus", h.VCPUs, "ram", h.RAMMB, "disk", h.DiskGB, "up", bit(h.Up), "en", bit(h.Enabled),
-		"az", h.AvailabilityZone, "ht", h.HypervisorType, "lb", labels, "ts", now.Unix(), "exp", now.Add(ttl).Unix())
-	for _, f := range []string{"uv", "ur", "ud"} {
-		pipe.HSetNX(ctx, key, f, 0)
-	}
-	pipe.HIncrBy(ctx, key, "g", 1)
-	pipe.SAdd(ctx, s.keys.hosts(cloud), h.Name)
+	pipe.HSet(ctx, s.keys.host(cloud, h.Name), "exp", now.Add(ttl).Unix())
 	pipe.SAdd(ctx, s.keys.agentHosts(cloud), h.Name)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return err
 	}
 	s.forgetMembers()
+	return nil
+}
+
+// writeHost queues host h's inventory on pipe: its fields, usage counters
+// left as they are (zero when new), a new generation, its membership.
+func (s *Scheduler) writeHost(ctx context.Context, pipe redis.Pipeliner, cloud string, h proxies.Host, now int64) error {
+	labels, err := json.Marshal(h.Labels)
+	if err != nil {
+		return err
+	}
+	key := s.keys.host(cloud, h.Name)
+	pipe.HSet(ctx, key, "vcpus", h.VCPUs, "ram", h.RAMMB, "disk", h.DiskGB, "up", bit(h.Up), "en", bit(h.Enabled),
+		"az", h.AvailabilityZone, "ht", h.HypervisorType, "lb", labels, "ts", now)
+	for _, f := range []string{"uv", "ur", "ud"} {
+		pipe.HSetNX(ctx, key, f, 0)
+	}
+	pipe.HIncrBy(ctx, key, "g", 1)
+	pipe.SAdd(ctx, s.keys.hosts(cloud), h.Name)
 	return nil
 }
 

@@ -82,9 +82,7 @@ func (s *Service) listJobs(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 			for _, m := range members {
-				kind, rest, _ := strings.Cut(m, "|")
-				project, id, _ := strings.Cut(rest, "|")
-				jobs = append(jobs, Job{Type: "push", Cloud: ref.Name, ResourceType: kind, ResourceID: id, ProjectID: project, State: "pending"})
+				jobs = append(jobs, pushJob(ref.Name, m))
 			}
 		}
 	}
@@ -129,17 +127,22 @@ func (s *Service) showJob(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 			for _, m := range members {
-				kind, rest, _ := strings.Cut(m, "|")
-				project, rid, _ := strings.Cut(rest, "|")
-				if rid == id {
-					wire.WriteJSON(w, http.StatusOK, map[string]any{"job": Job{Type: "push", Cloud: ref.Name, ResourceType: kind,
-						ResourceID: rid, ProjectID: project, State: "pending"}})
+				if j := pushJob(ref.Name, m); j.ResourceID == id {
+					wire.WriteJSON(w, http.StatusOK, map[string]any{"job": j})
 					return nil
 				}
 			}
 		}
 	}
 	return wire.NotFound("No job for %s: it is not a server and no change to it waits to be pushed.", id)
+}
+
+// pushJob is the job of one pending push, member "kind|project|id" of the
+// broker's queue for cloud.
+func pushJob(cloud, member string) Job {
+	kind, rest, _ := strings.Cut(member, "|")
+	project, id, _ := strings.Cut(rest, "|")
+	return Job{Type: "push", Cloud: cloud, ResourceType: kind, ResourceID: id, ProjectID: project, State: "pending"}
 }
 
 // redoJobs answers POST /admin/v1/clouds/{name}/redo: push again every

@@ -116,7 +116,7 @@ func importable(op string, spec proxies.ImageSpec) error {
 		return proxies.Errorf(proxies.ErrNotSupported, op, "the Azure cloud imports bare disk images only, not container_format %s", c)
 	}
 	if f := spec.DiskFormat; f != "" && f != "raw" {
-		if _, ok := qemuFormats[f]; !ok {
+		if !proxies.CanConvertToRaw(f) {
 			return proxies.Errorf(proxies.ErrNotSupported, op, "the Azure cloud cannot import disk_format %s; use raw, qcow2, vmdk, vhd, vhdx or vdi", f)
 		}
 	}
@@ -190,7 +190,7 @@ func (b *Backend) uploadImage(ctx context.Context, op, rg, diskName string, loc 
 	defer r.Close()
 	var src io.ReadSeeker = r
 	if f := spec.DiskFormat; f != "" && f != "raw" {
-		raw, done, err := toRaw(ctx, op, f, r)
+		raw, done, err := proxies.ToRaw(ctx, op, "Azure", f, r)
 		if err != nil {
 			return err
 		}

@@ -71,7 +71,7 @@ func (d *images) ImportImage(ctx context.Context, spec proxies.ImageSpec, data p
 		return proxies.ImageStatus{}, err
 	}
 	if spec.DiskFormat != "" && spec.DiskFormat != "raw" {
-		if _, ok := qemuFormats[spec.DiskFormat]; !ok {
+		if !proxies.CanConvertToRaw(spec.DiskFormat) {
 			return proxies.ImageStatus{}, proxies.Errorf(proxies.ErrNotSupported, op, "the vSphere cloud cannot import disk_format %s", spec.DiskFormat)
 		}
 	}
@@ -82,7 +82,7 @@ func (d *images) ImportImage(ctx context.Context, spec proxies.ImageSpec, data p
 	}
 	defer r.Close()
 	if spec.DiskFormat != "" && spec.DiskFormat != "raw" {
-		raw, done, err := toRaw(ctx, op, spec.DiskFormat, r)
+		raw, done, err := proxies.ToRaw(ctx, op, "vSphere", spec.DiskFormat, r)
 		if err != nil {
 			return proxies.ImageStatus{}, err
 		}
